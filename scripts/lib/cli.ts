@@ -1,0 +1,58 @@
+import { existsSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import dotenv from "dotenv";
+import { GrammyError, HttpError } from "grammy";
+import { ConfigError } from "../../src/config.js";
+
+/** An expected failure: printed as one line, exit code 1, no stack trace. */
+export class CliError extends Error {
+  override readonly name = "CliError";
+}
+
+/** Loads `.dev.vars` (dotenv format) into `process.env` without overriding what is already set. */
+export function loadDevVars(file = ".dev.vars"): void {
+  if (existsSync(file)) dotenv.config({ path: file, quiet: true });
+}
+
+/** A commander program with the project's conventions: `--help`, errors as one line. */
+export function createProgram(name: string, description: string): Command {
+  return new Command(name).description(description).exitOverride().configureOutput({
+    outputError: (text, write) => write(text),
+  });
+}
+
+function oneLine(error: unknown): string {
+  if (error instanceof CliError) return error.message;
+  if (error instanceof ConfigError) return `configuration: ${error.message}`;
+  if (error instanceof GrammyError) return `Telegram refused ${error.method}: ${error.error_code} ${error.description}`;
+  if (error instanceof HttpError) return `Telegram is unreachable: ${error.message}`;
+  if (error instanceof Error) return `unexpected error: ${error.name}: ${error.message}`;
+  return `unexpected error: ${String(error)}`;
+}
+
+/** Values from the environment that must never be printed. */
+function knownSecrets(): string[] {
+  const names = ["TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "UPSTASH_REDIS_REST_TOKEN", "BOT_INTERNAL_API_TOKEN"];
+  return names.map((name) => process.env[name]).filter((value): value is string => (value?.length ?? 0) >= 4);
+}
+
+/** Prints a line to stderr with any known secret replaced. */
+export function printError(line: string): void {
+  const safe = knownSecrets().reduce((text, secret) => text.replaceAll(secret, "[redacted]"), line);
+  process.stderr.write(`error: ${safe}\n`);
+}
+
+/**
+ * Runs the program and exits: 0 on success, 1 with one clear line on any failure, never a stack trace
+ * or a token.
+ */
+export async function runProgram(program: Command, argv: string[] = process.argv): Promise<never> {
+  try {
+    await program.parseAsync(argv);
+    process.exit(0);
+  } catch (error) {
+    if (error instanceof CommanderError) process.exit(error.exitCode);
+    printError(oneLine(error));
+    process.exit(1);
+  }
+}

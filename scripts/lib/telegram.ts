@@ -1,0 +1,7 @@
+import { Api } from "grammy";
+import { readVariable } from "../../src/config.js";
+
+/** A Bot API client for the token and API root in the environment. */
+export function botApiFromEnv(env: NodeJS.ProcessEnv = process.env): Api {
+  return new Api(readVariable(env, "TELEGRAM_BOT_TOKEN"), { apiRoot: readVariable(env, "TELEGRAM_API_ROOT") });
+}
