@@ -1,0 +1,35 @@
+import { Ratelimit } from "@upstash/ratelimit";
+import { Composer } from "grammy";
+import type { Redis } from "../../clients/redis.js";
+import type { BotContext } from "../context.js";
+
+const WINDOW_SECONDS = 60;
+/** Identifiers known to be over the limit, kept per isolate so repeat offenders cost no round trip. */
+const blockedCache = new Map<string, number>();
+
+/**
+ * Per-user rate limit with `@upstash/ratelimit`: over the limit, the user is told once per window
+ * and then ignored until the window passes.
+ * @param redis the Upstash client.
+ * @param updatesPerMinute updates one user may send per minute; 0 turns the limit off.
+ */
+export function rateLimit(redis: Redis, updatesPerMinute: number): Composer<BotContext> {
+  const feature = new Composer<BotContext>();
+  if (updatesPerMinute === 0) return feature;
+  const limiter = new Ratelimit({
+    redis,
+    limiter: Ratelimit.slidingWindow(updatesPerMinute, `${WINDOW_SECONDS} s`),
+    prefix: "bot:ratelimit",
+    ephemeralCache: blockedCache,
+    analytics: false,
+  });
+  feature.use(async function limitPerUser(ctx, next) {
+    const userId = ctx.from?.id;
+    if (userId === undefined) return next();
+    const { success } = await limiter.limit(String(userId));
+    if (success) return next();
+    const firstWarning = await redis.set(`bot:ratelimit-warned:${userId}`, 1, { nx: true, ex: WINDOW_SECONDS });
+    if (firstWarning !== null && ctx.chat !== undefined) await ctx.reply(ctx.t("rate_limited"));
+  });
+  return feature;
+}

@@ -1,0 +1,84 @@
+import { Bot, session, type Middleware } from "grammy";
+import type { BotConfig } from "../config.js";
+import type { Db } from "../clients/db.js";
+import type { Redis } from "../clients/redis.js";
+import { AccountRepository } from "../data/accounts.js";
+import { LinkTokenStore } from "../data/link-tokens.js";
+import type { Logger } from "../lib/logger.js";
+import type { BotContext, SessionData } from "./context.js";
+import { account } from "./features/account.js";
+import { fallback } from "./features/fallback.js";
+import { groupFilter } from "./features/group-filter.js";
+import { help } from "./features/help.js";
+import { i18n } from "./features/i18n.js";
+import { language } from "./features/language.js";
+import { membership } from "./features/membership.js";
+import { rateLimit } from "./features/rate-limit.js";
+import { start } from "./features/start.js";
+import { UpstashSessionStorage } from "./session-storage.js";
+
+/** Options of `createBot`. */
+export interface CreateBotOptions {
+  config: BotConfig;
+  redis: Redis;
+  db: Db;
+  logger: Logger;
+  /** Bot API methods that may ride on the webhook response instead of a request of their own; none by default. */
+  webhookReplyMethods?: ReadonlySet<string>;
+}
+
+/** One feature of the bot, named so the Worker and the polling script can be compared. */
+export interface BotFeature {
+  name: string;
+  middleware: Middleware<BotContext>;
+}
+
+/** The middleware tree in order: filters and per-update state first, the catch-all last. */
+export function botFeatures(options: CreateBotOptions): BotFeature[] {
+  const services = {
+    accounts: new AccountRepository(options.db),
+    linkTokens: new LinkTokenStore(options.redis),
+    logger: options.logger,
+  };
+  return [
+    { name: "group-filter", middleware: groupFilter },
+    {
+      name: "services",
+      middleware: (ctx, next) => {
+        ctx.services = services;
+        return next();
+      },
+    },
+    {
+      name: "session",
+      middleware: session<SessionData, BotContext>({
+        initial: () => ({}),
+        storage: new UpstashSessionStorage<SessionData>(options.redis),
+      }),
+    },
+    { name: "i18n", middleware: i18n },
+    { name: "rate-limit", middleware: rateLimit(options.redis, options.config.rateLimitPerMinute) },
+    { name: "start", middleware: start },
+    { name: "help", middleware: help },
+    { name: "account", middleware: account },
+    { name: "language", middleware: language },
+    { name: "membership", middleware: membership },
+    { name: "fallback", middleware: fallback },
+  ];
+}
+
+/**
+ * Builds the bot: the one definition shared by the Worker and `scripts/polling.ts`.
+ * @example
+ * const bot = createBot({ config, redis, db, logger });
+ * await bot.init();
+ */
+export function createBot(options: CreateBotOptions): Bot<BotContext> {
+  const replyMethods = options.webhookReplyMethods ?? new Set<string>();
+  const bot = new Bot<BotContext>(options.config.botToken, {
+    botInfo: options.config.botInfo,
+    client: { apiRoot: options.config.apiRoot, canUseWebhookReply: (method) => replyMethods.has(method) },
+  });
+  for (const feature of botFeatures(options)) bot.use(feature.middleware);
+  return bot;
+}

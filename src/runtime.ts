@@ -1,0 +1,55 @@
+import type { Bot } from "grammy";
+import { createBot } from "./bot/index.js";
+import type { BotContext } from "./bot/context.js";
+import { createDb, type Db } from "./clients/db.js";
+import { createRedis, type Redis } from "./clients/redis.js";
+import { parseWorkerConfig, secretsOf, type WorkerConfig } from "./config.js";
+import { DependencyError } from "./lib/errors.js";
+import { createLogger, type Logger } from "./lib/logger.js";
+import { UpdateLedger } from "./webhook/update-ledger.js";
+
+/** Everything a request needs, built once per isolate from the validated configuration. */
+export interface Runtime {
+  config: WorkerConfig;
+  logger: Logger;
+  redis: Redis;
+  db: Db;
+  bot: Bot<BotContext>;
+  ledger: UpdateLedger;
+  /** Resolves once the bot knows who it is (`TELEGRAM_BOT_INFO`, or one `getMe` per isolate). */
+  botReady(): Promise<void>;
+}
+
+const runtimes = new WeakMap<object, Runtime>();
+
+function createRuntime(config: WorkerConfig): Runtime {
+  const logger = createLogger(secretsOf(config));
+  const redis = createRedis(config.redis);
+  const db = createDb(config.database);
+  const bot = createBot({ config, redis, db, logger, webhookReplyMethods: config.webhookReplyMethods });
+  // A claim outlives the handler deadline, so a slow handler is never run twice at once.
+  const ledger = new UpdateLedger(redis, config.handlerTimeoutMs + 30_000);
+  let initializing: Promise<void> | undefined;
+  const botReady = () => {
+    if (bot.isInited()) return Promise.resolve();
+    initializing ??= bot.init().catch((cause: unknown) => {
+      initializing = undefined;
+      throw new DependencyError("telegram", { cause, message: "getMe failed" });
+    });
+    return initializing;
+  };
+  return { config, logger, redis, db, bot, ledger, botReady };
+}
+
+/**
+ * The isolate's runtime for these bindings; the configuration is parsed and validated on first use.
+ * @throws ConfigError naming a missing or malformed variable (nothing is cached then).
+ */
+export function runtimeFor(env: Env): Runtime {
+  let runtime = runtimes.get(env);
+  if (runtime === undefined) {
+    runtime = createRuntime(parseWorkerConfig(env));
+    runtimes.set(env, runtime);
+  }
+  return runtime;
+}

@@ -1,0 +1,150 @@
+import { BotError, type Bot } from "grammy";
+import type { Update } from "grammy/types";
+import type { BotContext } from "../bot/context.js";
+import { isRetryableTelegramError } from "../clients/telegram-errors.js";
+import { DeadlineExceededError, withDeadline } from "../lib/deadline.js";
+import { DependencyError } from "../lib/errors.js";
+import { errorFields, type Logger } from "../lib/logger.js";
+import type { UpdateClaim, UpdateLedger } from "./update-ledger.js";
+
+/** What became of one delivery of an update. */
+export type Outcome =
+  /** Handled now; `reply` is a Bot API call to return as the webhook response. */
+  | { kind: "handled"; reply: string | undefined }
+  /** Handled before: nothing ran. */
+  | { kind: "duplicate" }
+  /** Another delivery of it is being handled right now. */
+  | { kind: "in_progress" }
+  /** A dependency failed; nothing was recorded, so the next delivery runs it again. */
+  | { kind: "retry"; dependency: string }
+  /** The handler ran past the deadline; it goes on and records its own result. */
+  | { kind: "timeout" }
+  /** The handler has a bug; the update is kept in the failed list and not retried. */
+  | { kind: "failed" };
+
+/** What `processUpdate` needs. */
+export interface UpdateProcessor {
+  bot: Bot<BotContext>;
+  ledger: UpdateLedger;
+  logger: Logger;
+  botReady(): Promise<void>;
+  timeoutMs: number;
+  /** Keeps work alive after the response (the Worker's `ctx.waitUntil`). */
+  waitUntil(work: Promise<unknown>): void;
+}
+
+/** The update's type: its one field besides `update_id`. */
+export function updateTypeOf(update: Update): string {
+  return Object.keys(update).find((key) => key !== "update_id") ?? "unknown";
+}
+
+function isRetryable(error: unknown): boolean {
+  return error instanceof DependencyError || isRetryableTelegramError(error);
+}
+
+function dependencyOf(error: unknown): string {
+  return error instanceof DependencyError ? error.dependency : "telegram";
+}
+
+/**
+ * Runs the bot on one update exactly once across Telegram's redeliveries: claim it, handle it within
+ * the deadline, then record the result so a redelivery is answered without running anything.
+ */
+export async function processUpdate(processor: UpdateProcessor, update: Update): Promise<Outcome> {
+  const { bot, ledger, logger, timeoutMs } = processor;
+  const updateId = update.update_id;
+  let claimed;
+  try {
+    await processor.botReady();
+    claimed = await ledger.claim(updateId);
+  } catch (error) {
+    logger.warn("update not claimed", { update_id: updateId, ...errorFields(error) });
+    return { kind: "retry", dependency: dependencyOf(error) };
+  }
+  if (claimed.state !== "claimed") return { kind: claimed.state === "done" ? "duplicate" : "in_progress" };
+  const { claim } = claimed;
+
+  let reply: string | undefined;
+  const handling = bot.handleUpdate(update, {
+    send: async (payload) => {
+      reply = payload;
+    },
+  });
+  try {
+    await withDeadline(handling, timeoutMs);
+  } catch (error) {
+    if (!(error instanceof DeadlineExceededError)) return settleFailure(processor, update, claim, error);
+    processor.waitUntil(settleLate(processor, update, claim, handling, () => reply));
+    return { kind: "timeout" };
+  }
+  await complete(logger, updateId, claim);
+  return { kind: "handled", reply };
+}
+
+async function complete(logger: Logger, updateId: number, claim: UpdateClaim): Promise<void> {
+  try {
+    await claim.complete();
+  } catch (error) {
+    // The update was handled; answering 503 now would run it twice. The lease expires on its own.
+    logger.warn("update handled but not marked done", { update_id: updateId, ...errorFields(error) });
+  }
+}
+
+async function settleFailure(
+  processor: UpdateProcessor,
+  update: Update,
+  claim: UpdateClaim,
+  thrown: unknown,
+): Promise<Outcome> {
+  const { logger } = processor;
+  const updateId = update.update_id;
+  const error = thrown instanceof BotError ? thrown.error : thrown;
+  if (isRetryable(error)) {
+    logger.warn("update failed, will be redelivered", { update_id: updateId, ...errorFields(error) });
+    await claim.release().catch(() => undefined);
+    return { kind: "retry", dependency: dependencyOf(error) };
+  }
+  const details = errorFields(error);
+  logger.error("handler failed", { update_id: updateId, update_type: updateTypeOf(update), ...details });
+  try {
+    await claim.fail({
+      update_id: updateId,
+      update_type: updateTypeOf(update),
+      error_name: String(details.error_name ?? "Error"),
+      error_message: String(details.error_message ?? details.error),
+      stack: details.stack === undefined ? undefined : String(details.stack),
+      failed_at: new Date().toISOString(),
+      update,
+    });
+  } catch (recordError) {
+    logger.warn("failed update not recorded, will be redelivered", { update_id: updateId, ...errorFields(recordError) });
+    await claim.release().catch(() => undefined);
+    return { kind: "retry", dependency: "redis" };
+  }
+  return { kind: "failed" };
+}
+
+/** Finishes an update that outlived the deadline: its result is recorded as if it had been on time. */
+async function settleLate(
+  processor: UpdateProcessor,
+  update: Update,
+  claim: UpdateClaim,
+  handling: Promise<void>,
+  lateReply: () => string | undefined,
+): Promise<void> {
+  try {
+    await handling;
+  } catch (error) {
+    await settleFailure(processor, update, claim, error);
+    return;
+  }
+  const reply = lateReply();
+  if (reply !== undefined) {
+    // The webhook response is gone, so the call that was meant to ride on it is made directly.
+    const { method, ...params } = JSON.parse(reply) as { method: string };
+    await processor.bot.api.raw[method as "sendMessage"](params as never).catch((error: unknown) => {
+      processor.logger.warn("late webhook reply failed", { update_id: update.update_id, ...errorFields(error) });
+    });
+  }
+  await complete(processor.logger, update.update_id, claim);
+}

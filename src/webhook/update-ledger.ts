@@ -1,0 +1,86 @@
+import type { Redis } from "../clients/redis.js";
+
+/** How long a handled update is remembered: Telegram keeps undelivered updates for 24 h. */
+const DONE_TTL_SECONDS = 24 * 60 * 60;
+/** How many failed updates are kept for inspection. */
+const FAILED_UPDATES_KEPT = 1000;
+
+/** Redis key of the capped list of updates whose handler failed with a bug. */
+export const FAILED_UPDATES_KEY = "bot:failed-updates";
+
+/** Redis key that records the state of one update. */
+export function updateKey(updateId: number): string {
+  return `bot:update:${updateId}`;
+}
+
+const DONE = "done";
+const RELEASE_IF_OWNER = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`;
+
+/** What a failed update looks like in the failed list. */
+export interface FailedUpdateRecord {
+  update_id: number;
+  update_type: string;
+  error_name: string;
+  error_message: string;
+  stack: string | undefined;
+  failed_at: string;
+  update: unknown;
+}
+
+/** A claim on one update, held while its handler runs. */
+export interface UpdateClaim {
+  /** The handler succeeded: remember the update as done. */
+  complete(): Promise<void>;
+  /** A retryable failure: let the next delivery claim the update again. */
+  release(): Promise<void>;
+  /** A bug: remember the update as done, so it cannot block the chat, and keep it for inspection. */
+  fail(record: FailedUpdateRecord): Promise<void>;
+}
+
+/** The outcome of trying to claim an update. */
+export type ClaimResult = { state: "claimed"; claim: UpdateClaim } | { state: "done" } | { state: "in_progress" };
+
+/**
+ * Exactly-once bookkeeping of Telegram updates in Redis, keyed by `update_id`.
+ * A claim is a short lease (`SET NX PX`), so a crashed handler cannot hold an update forever.
+ */
+export class UpdateLedger {
+  /**
+   * @param redis the Upstash client.
+   * @param leaseMs how long a claim holds before another delivery may take over.
+   */
+  constructor(
+    private readonly redis: Redis,
+    private readonly leaseMs: number,
+  ) {}
+
+  /** Claims an update in one round trip, or reports that it is done or being handled. */
+  async claim(updateId: number): Promise<ClaimResult> {
+    const key = updateKey(updateId);
+    const owner = `lease:${crypto.randomUUID()}`;
+    const previous = await this.redis.set<string>(key, owner, { nx: true, px: this.leaseMs, get: true });
+    if (previous === DONE) return { state: "done" };
+    if (previous !== null) return { state: "in_progress" };
+    return { state: "claimed", claim: this.claimOf(key, owner) };
+  }
+
+  private claimOf(key: string, owner: string): UpdateClaim {
+    const redis = this.redis;
+    return {
+      async complete() {
+        await redis.set(key, DONE, { ex: DONE_TTL_SECONDS });
+      },
+      async release() {
+        await redis.eval(RELEASE_IF_OWNER, [key], [owner]);
+      },
+      async fail(record) {
+        await redis
+          .pipeline()
+          .set(key, DONE, { ex: DONE_TTL_SECONDS })
+          .lpush(FAILED_UPDATES_KEY, JSON.stringify(record))
+          .ltrim(FAILED_UPDATES_KEY, 0, FAILED_UPDATES_KEPT - 1)
+          .exec();
+      },
+    };
+  }
+}

@@ -1,0 +1,69 @@
+import type { Update } from "grammy/types";
+import callbackQuery from "../../../shared/telegram/callback_query.json";
+import editedMessage from "../../../shared/telegram/edited_message.json";
+import groupCommand from "../../../shared/telegram/group_command.json";
+import messageHelp from "../../../shared/telegram/message_help.json";
+import messagePhoto from "../../../shared/telegram/message_photo.json";
+import messageStart from "../../../shared/telegram/message_start.json";
+import messageStartDeeplink from "../../../shared/telegram/message_start_deeplink.json";
+import messageText from "../../../shared/telegram/message_text.json";
+import myChatMemberKicked from "../../../shared/telegram/my_chat_member_kicked.json";
+
+/** The sample updates of ../shared/telegram, as Telegram sends them. */
+export const samples = {
+  callbackQuery,
+  editedMessage,
+  groupCommand,
+  messageHelp,
+  messagePhoto,
+  messageStart,
+  messageStartDeeplink,
+  messageText,
+  myChatMemberKicked,
+} as unknown as Record<
+  | "callbackQuery"
+  | "editedMessage"
+  | "groupCommand"
+  | "messageHelp"
+  | "messagePhoto"
+  | "messageStart"
+  | "messageStartDeeplink"
+  | "messageText"
+  | "myChatMemberKicked",
+  Update
+>;
+
+let nextUpdateId = 100_000_000 + Math.floor(Math.random() * 1_000_000) * 100;
+let nextChatId = 500_000_000 + Math.floor(Math.random() * 1_000_000) * 100;
+
+/** A fresh update_id, so tests never collide in the shared Redis. */
+export function freshUpdateId(): number {
+  return nextUpdateId++;
+}
+
+/** A fresh private-chat user id (user id = chat id, as in Telegram's private chats). */
+export function freshUserId(): number {
+  return nextChatId++;
+}
+
+/** A copy of a sample update with a fresh update_id, moved to another user's private chat if given. */
+export function sample(name: keyof typeof samples, userId?: number): Update {
+  const copy = structuredClone(samples[name]) as Update & Record<string, unknown>;
+  copy.update_id = freshUpdateId();
+  if (userId === undefined) return copy;
+  const body = Object.values(copy).find((value) => typeof value === "object" && value !== null) as Record<string, any>;
+  if (body.from) body.from.id = userId;
+  if (body.chat?.type === "private") body.chat.id = userId;
+  if (body.message?.chat?.type === "private") body.message.chat.id = userId;
+  return copy;
+}
+
+/** A private text message from `userId`. */
+export function textMessage(userId: number, text: string, extra: Record<string, unknown> = {}): Update {
+  const update = sample("messageText", userId) as Update & { message: Record<string, unknown> };
+  update.message.text = text;
+  const command = /^\/\w+(@\w+)?/.exec(text)?.[0];
+  update.message.entities = command ? [{ offset: 0, length: command.length, type: "bot_command" }] : undefined;
+  Object.assign(update.message, extra);
+  return update;
+}

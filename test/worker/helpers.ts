@@ -1,0 +1,125 @@
+import { Redis } from "@upstash/redis/cloudflare";
+import { neon, neonConfig } from "@neondatabase/serverless";
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
+import type { Update } from "grammy/types";
+import { inject } from "vitest";
+import worker from "../../src/index.js";
+import { TEST_SECRETS } from "./bindings.js";
+
+const ORIGIN = "https://mtt-pro-api.xlog.uz";
+
+/** Calls the Worker under test through its fetch handler. */
+export function callWorker(path: string, init?: RequestInit): Promise<Response> {
+  return exports.default.fetch(new Request(`${ORIGIN}${path}`, init));
+}
+
+/** Delivers an update the way Telegram does; `secret: null` leaves the header out. */
+export function deliver(
+  update: unknown,
+  options: { secret?: string | null; headers?: Record<string, string>; path?: string } = {},
+): Promise<Response> {
+  const headers = new Headers({ "Content-Type": "application/json", ...options.headers });
+  const secret = options.secret === undefined ? TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET : options.secret;
+  if (secret !== null) headers.set("X-Telegram-Bot-Api-Secret-Token", secret);
+  const body = typeof update === "string" ? update : JSON.stringify(update);
+  return callWorker(options.path ?? "/bot/webhook/", { method: "POST", headers, body });
+}
+
+/** One call that reached the Bot API double. */
+export interface RecordedCall {
+  method: string;
+  token: string;
+  params: Record<string, unknown>;
+  at: number;
+}
+
+async function control(base: string, path: string, init: RequestInit = {}): Promise<Response> {
+  const response = await fetch(`${base}/__control/${path}`, init);
+  if (!response.ok) throw new Error(`control ${path}: HTTP ${response.status}`);
+  return response;
+}
+
+/** The Bot API double, seen from a test. */
+export const botApi = {
+  async calls(method?: string): Promise<RecordedCall[]> {
+    const query = method === undefined ? "" : `?method=${method}`;
+    return (await control(inject("botApiUrl"), `calls${query}`)).json();
+  },
+  /** Calls that concern one chat. */
+  async callsFor(chatId: number, method?: string): Promise<RecordedCall[]> {
+    return (await botApi.calls(method)).filter((call) => String(call.params.chat_id) === String(chatId));
+  },
+  async reset(): Promise<void> {
+    await control(inject("botApiUrl"), "reset", { method: "POST" });
+  },
+  async addFault(fault: Record<string, unknown>): Promise<void> {
+    await control(inject("botApiUrl"), "faults", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(fault),
+    });
+  },
+  async clearFaults(): Promise<void> {
+    await control(inject("botApiUrl"), "faults", { method: "DELETE" });
+  },
+};
+
+const redisAuth = { Authorization: `Bearer ${TEST_SECRETS.UPSTASH_REDIS_REST_TOKEN}` };
+
+/** The Redis gateway's switches and counters. */
+export const redisGateway = {
+  async down(): Promise<void> {
+    await control(inject("redisGatewayUrl"), "down", { method: "POST", headers: redisAuth });
+  },
+  async up(): Promise<void> {
+    await control(inject("redisGatewayUrl"), "up", { method: "POST", headers: redisAuth });
+  },
+  async stats(): Promise<{ requests: number; commands: number }> {
+    return (await control(inject("redisGatewayUrl"), "stats", { headers: redisAuth })).json();
+  },
+  async resetStats(): Promise<void> {
+    await control(inject("redisGatewayUrl"), "stats/reset", { method: "POST", headers: redisAuth });
+  },
+};
+
+/** The Neon gateway's switches. */
+export const neonGateway = {
+  async down(): Promise<void> {
+    await control(new URL(inject("neonHttpEndpoint")).origin, "down", { method: "POST" });
+  },
+  async up(): Promise<void> {
+    await control(new URL(inject("neonHttpEndpoint")).origin, "up", { method: "POST" });
+  },
+};
+
+/** The real Redis behind the gateway, through the official client, for assertions. */
+export function testRedis(): Redis {
+  return new Redis({ url: inject("redisGatewayUrl"), token: TEST_SECRETS.UPSTASH_REDIS_REST_TOKEN, enableTelemetry: false });
+}
+
+/** The real PostgreSQL behind the gateway, through the official client, for assertions. */
+export function testSql(): ReturnType<typeof neon> {
+  neonConfig.fetchEndpoint = inject("neonHttpEndpoint");
+  return neon(inject("databaseUrl"));
+}
+
+/** The update as the test sent it, for typing convenience. */
+export type { Update };
+
+/**
+ * Calls the Worker's fetch handler directly with changed bindings (still inside workerd), for
+ * behaviour that depends on configuration, e.g. the IP allow-list or a missing variable.
+ * Resolves after the response and the work it left running (`waitUntil`) are done.
+ */
+export async function callWorkerWith(
+  overrides: Record<string, string | undefined>,
+  path: string,
+  init?: RequestInit,
+): Promise<Response> {
+  const ctx = createExecutionContext();
+  const bindings = { ...env, ...overrides } as Env;
+  const response = await worker.fetch(new Request(`${ORIGIN}${path}`, init), bindings, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}

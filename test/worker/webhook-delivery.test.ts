@@ -1,0 +1,172 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FAILED_UPDATES_KEY, updateKey } from "../../src/webhook/update-ledger.js";
+import { TEST_SECRETS } from "./bindings.js";
+import { freshUserId, sample, textMessage } from "./fixtures.js";
+import { botApi, callWorkerWith, deliver, neonGateway, redisGateway, testRedis, testSql } from "./helpers.js";
+
+const redis = testRedis();
+
+beforeEach(async () => {
+  await botApi.reset();
+});
+
+afterEach(async () => {
+  await Promise.all([redisGateway.up(), neonGateway.up(), botApi.clearFaults()]);
+});
+
+describe("exactly once under Telegram's redeliveries", () => {
+  it("a second delivery of a handled update answers 200 without running handlers", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    expect((await deliver(update)).status).toBe(200);
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+    expect(await redis.get(updateKey(update.update_id))).toBe("done");
+    expect(await redis.ttl(updateKey(update.update_id))).toBeGreaterThan(23 * 60 * 60);
+  });
+
+  it("concurrent deliveries of one update run the handler once; the loser is told to retry", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    const statuses = (await Promise.all([deliver(update), deliver(update), deliver(update)])).map((r) => r.status);
+    expect(statuses).toContain(200);
+    for (const status of statuses) expect([200, 503]).toContain(status);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+    // Telegram redelivers the 503s later: they find the update done.
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+});
+
+describe("dependency failures answer 503 and lose nothing", () => {
+  it("Redis down: 503, and once it is back the redelivery is handled exactly once", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    await redisGateway.down();
+    const failed = await deliver(update);
+    expect(failed.status).toBe(503);
+    expect(await failed.json()).toEqual({ error: "dependency_unavailable", dependency: "redis" });
+    expect(await botApi.callsFor(user)).toEqual([]);
+    await redisGateway.up();
+    expect((await deliver(update)).status).toBe(200);
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+
+  it("Postgres down: /start answers 503 with nothing sent, then links up once it is back", async () => {
+    const user = freshUserId();
+    const update = sample("messageStart", user);
+    await neonGateway.down();
+    const failed = await deliver(update);
+    expect(failed.status).toBe(503);
+    expect(await failed.json()).toEqual({ error: "dependency_unavailable", dependency: "postgres" });
+    expect(await botApi.callsFor(user)).toEqual([]);
+    await neonGateway.up();
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+    const rows = await testSql().query("SELECT chat_id FROM telegram_accounts WHERE telegram_user_id = $1", [user]);
+    expect(rows).toEqual([{ chat_id: String(user) }]);
+  });
+
+  it.each([
+    [500, undefined],
+    [502, undefined],
+    [429, 3],
+  ])("Bot API %i: 503, and the redelivery after it recovers replies once", async (errorCode, retryAfter) => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    await botApi.addFault({ method: "sendMessage", chat_id: user, error_code: errorCode, retry_after: retryAfter });
+    const failed = await deliver(update);
+    expect(failed.status).toBe(503);
+    expect(await failed.json()).toEqual({ error: "dependency_unavailable", dependency: "telegram" });
+    expect(await redis.get(updateKey(update.update_id))).toBeNull();
+    await botApi.clearFaults();
+    expect((await deliver(update)).status).toBe(200);
+    const sent = (await botApi.callsFor(user, "sendMessage")).length;
+    expect(sent).toBe(2); // the failed attempt reached the double too
+  });
+});
+
+describe("handler bugs", () => {
+  it("a handler error a retry cannot fix answers 200 and keeps the update in the failed list", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    await botApi.addFault({ method: "sendMessage", chat_id: user, error_code: 400, description: "Bad Request: chat not found" });
+    const response = await deliver(update);
+    expect(response.status).toBe(200);
+    const failed = (await redis.lrange<Record<string, unknown>>(FAILED_UPDATES_KEY, 0, 20)).find(
+      (entry) => entry.update_id === update.update_id,
+    );
+    expect(failed).toMatchObject({ update_id: update.update_id, update_type: "message", error_name: "GrammyError" });
+    expect(String(failed?.error_message)).toContain("chat not found");
+    expect(failed?.update).toEqual(update);
+    // A redelivery does not run it again.
+    await botApi.clearFaults();
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+});
+
+describe("handler deadline", () => {
+  it("an update past the deadline answers 503, finishes in the background and is not applied twice", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 1500, times: 1 });
+    const late = await callWorkerWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "300" }, "/bot/webhook/", {
+      method: "POST",
+      headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
+      body: JSON.stringify(update),
+    });
+    expect(late.status).toBe(503);
+    expect(await late.json()).toEqual({ error: "handler_timeout" });
+    // callWorkerWith waited for the background work: the update is now recorded as done.
+    expect(await redis.get(updateKey(update.update_id))).toBe("done");
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+});
+
+describe("webhook replies", () => {
+  it("answerCallbackQuery rides on the webhook response instead of a request of its own", async () => {
+    const user = freshUserId();
+    const update = sample("callbackQuery", user) as any;
+    update.callback_query.data = "lang:en";
+    const response = await deliver(update);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toContain("application/json");
+    expect(await response.json()).toEqual({
+      method: "answerCallbackQuery",
+      callback_query_id: update.callback_query.id,
+      text: "Language: English.",
+    });
+    expect(await botApi.calls("answerCallbackQuery")).toEqual([]);
+    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
+  });
+});
+
+describe("Telegram source networks (TELEGRAM_IP_ALLOWLIST=on)", () => {
+  const post = (ip: string | undefined, update = textMessage(freshUserId(), "/help")) =>
+    callWorkerWith({ TELEGRAM_IP_ALLOWLIST: "on" }, "/bot/webhook/", {
+      method: "POST",
+      headers: {
+        "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET,
+        ...(ip === undefined ? {} : { "CF-Connecting-IP": ip }),
+      },
+      body: JSON.stringify(update),
+    });
+
+  it.each(["149.154.160.1", "149.154.175.254", "91.108.4.10", "91.108.7.200"])("%s is let in", async (ip) => {
+    expect((await post(ip)).status).toBe(200);
+  });
+
+  it.each(["203.0.113.9", "149.154.176.1", "91.108.8.1", "::1", undefined])("%s gets 403 and no work", async (ip) => {
+    const user = freshUserId();
+    const response = await post(ip, textMessage(user, "/help"));
+    expect(response.status).toBe(403);
+    expect(await botApi.callsFor(user)).toEqual([]);
+  });
+
+  it("is off by default: any address is let in", async () => {
+    expect((await deliver(textMessage(freshUserId(), "/help"), { headers: { "CF-Connecting-IP": "203.0.113.9" } })).status).toBe(200);
+  });
+});
