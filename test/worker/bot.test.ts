@@ -1,0 +1,244 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { COMMANDS } from "../../src/bot/commands.js";
+import { freshUserId, sample, textMessage } from "./fixtures.js";
+import { botApi, callWorker, callWorkerWith, deliver, redisGateway, testRedis, testSql } from "./helpers.js";
+import { TEST_SECRETS } from "./bindings.js";
+
+const sql = testSql();
+const redis = testRedis();
+
+async function account(userId: number) {
+  const rows = (await sql.query("SELECT * FROM telegram_accounts WHERE telegram_user_id = $1", [userId])) as Record<string, unknown>[];
+  return rows[0];
+}
+
+async function sentTexts(chatId: number): Promise<string[]> {
+  return (await botApi.callsFor(chatId, "sendMessage")).map((call) => String(call.params.text));
+}
+
+async function issueLinkToken(webUserId: number): Promise<{ token: string; url: string; expires_at: string }> {
+  const response = await callWorker("/bot/internal/link-tokens", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${TEST_SECRETS.BOT_INTERNAL_API_TOKEN}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ user_id: webUserId }),
+  });
+  expect(response.status).toBe(201);
+  return response.json();
+}
+
+function callback(userId: number, data: string) {
+  const update = sample("callbackQuery", userId) as any;
+  update.callback_query.data = data;
+  update.callback_query.id = `cb-${update.update_id}`;
+  return update;
+}
+
+beforeEach(async () => {
+  await botApi.reset();
+});
+
+describe("/start", () => {
+  it("greets in the user's Telegram language and stores the account (sample message_start.json)", async () => {
+    const user = freshUserId();
+    expect((await deliver(sample("messageStart", user))).status).toBe(200);
+    expect(await sentTexts(user)).toEqual(["Здравствуйте, Aziz! Это бот MTT Pro. Отправьте /help, чтобы увидеть, что я умею."]);
+    expect(await account(user)).toMatchObject({
+      chat_id: String(user),
+      username: "aziz_k",
+      first_name: "Aziz",
+      last_name: "Karimov",
+      language_code: "ru",
+      web_user_id: null,
+      is_blocked: false,
+    });
+  });
+
+  it("an unknown link token gets a clear message and links nothing (sample message_start_deeplink.json)", async () => {
+    const user = freshUserId();
+    expect((await deliver(sample("messageStartDeeplink", user))).status).toBe(200);
+    expect(await sentTexts(user)).toEqual(["Ссылка устарела или уже использована. Откройте MTT Pro и создайте новую."]);
+    expect((await account(user))?.web_user_id).toBeNull();
+  });
+
+  it("stores names with SQL and HTML metacharacters verbatim", async () => {
+    const user = freshUserId();
+    const update = sample("messageStart", user) as any;
+    update.message.from.first_name = `Robert'); DROP TABLE telegram_accounts;-- <b>&amp;`;
+    expect((await deliver(update)).status).toBe(200);
+    expect((await account(user))?.first_name).toBe(`Robert'); DROP TABLE telegram_accounts;-- <b>&amp;`);
+  });
+});
+
+describe("link → /me → /unlink, starting from a token made by the internal API", () => {
+  it("links once, refuses the reused token, shows the link, and unlinks after confirmation", async () => {
+    const user = freshUserId();
+    const webUserId = 4000 + (user % 1000);
+    const issued = await issueLinkToken(webUserId);
+    expect(issued.url).toBe(`https://t.me/mtt_pro_bot?start=link_${issued.token}`);
+    const expiresIn = Date.parse(issued.expires_at) - Date.now();
+    expect(expiresIn).toBeGreaterThan(14 * 60 * 1000);
+    expect(expiresIn).toBeLessThanOrEqual(15 * 60 * 1000);
+    expect(await redis.ttl(`bot:link-token:${issued.token}`)).toBeGreaterThan(14 * 60);
+
+    expect((await deliver(textMessage(user, `/start link_${issued.token}`))).status).toBe(200);
+    expect(await sentTexts(user)).toEqual(["Готово: этот аккаунт Telegram привязан к вашему аккаунту MTT Pro."]);
+    expect((await account(user))?.web_user_id).toBe(String(webUserId));
+    expect(await redis.exists(`bot:link-token:${issued.token}`)).toBe(0);
+
+    const other = freshUserId();
+    expect((await deliver(textMessage(other, `/start link_${issued.token}`))).status).toBe(200);
+    expect(await sentTexts(other)).toEqual(["Ссылка устарела или уже использована. Откройте MTT Pro и создайте новую."]);
+    expect((await account(other))?.web_user_id).toBeNull();
+
+    await deliver(textMessage(user, "/me"));
+    expect((await sentTexts(user)).at(-1)).toBe(`Ваш Telegram привязан к аккаунту MTT Pro #${webUserId}.`);
+
+    await deliver(textMessage(user, "/unlink"));
+    const confirm = (await botApi.callsFor(user, "sendMessage")).at(-1);
+    expect(confirm?.params.text).toBe("Отвязать этот аккаунт Telegram от аккаунта MTT Pro?");
+    expect(confirm?.params.reply_markup).toEqual({
+      inline_keyboard: [[{ text: "Да, отвязать", callback_data: "unlink:yes" }, { text: "Отмена", callback_data: "unlink:no" }]],
+    });
+    expect((await account(user))?.web_user_id).toBe(String(webUserId));
+
+    const yes = callback(user, "unlink:yes");
+    const answered = await deliver(yes);
+    expect(await answered.json()).toEqual({ method: "answerCallbackQuery", callback_query_id: yes.callback_query.id });
+    expect((await botApi.callsFor(user, "editMessageText")).at(-1)?.params.text).toBe(
+      "Аккаунт отвязан. Уведомления MTT Pro сюда больше не придут.",
+    );
+    expect((await account(user))?.web_user_id).toBeNull();
+
+    await deliver(textMessage(user, "/me"));
+    expect((await sentTexts(user)).at(-1)).toBe("Ваш Telegram ещё не привязан. Воспользуйтесь ссылкой в MTT Pro.");
+  });
+
+  it("cancel keeps the link", async () => {
+    const user = freshUserId();
+    const issued = await issueLinkToken(77);
+    await deliver(textMessage(user, `/start link_${issued.token}`));
+    await deliver(callback(user, "unlink:no"));
+    expect((await botApi.callsFor(user, "editMessageText")).at(-1)?.params.text).toBe("Ничего не изменилось.");
+    expect((await account(user))?.web_user_id).toBe("77");
+  });
+});
+
+describe("/help", () => {
+  it("lists every command with a translated description (sample message_help.json)", async () => {
+    const user = freshUserId();
+    await deliver(sample("messageHelp", user));
+    const [text] = await sentTexts(user);
+    expect(text?.startsWith("Команды:\n")).toBe(true);
+    for (const { command } of COMMANDS) expect(text).toContain(`/${command} — `);
+  });
+});
+
+describe("/language", () => {
+  it("offers uz/ru/en, stores the choice in the session, and later replies use it", async () => {
+    const user = freshUserId();
+    await deliver(textMessage(user, "/language"));
+    const offer = (await botApi.callsFor(user, "sendMessage"))[0];
+    expect(offer?.params.text).toBe("Выберите язык:");
+    const buttons = (offer?.params.reply_markup as any).inline_keyboard.flat().map((b: any) => b.callback_data);
+    expect(buttons).toEqual(["lang:uz", "lang:ru", "lang:en"]);
+
+    const choose = await deliver(callback(user, "lang:uz"));
+    expect(await choose.json()).toMatchObject({ method: "answerCallbackQuery", text: "Til: o‘zbekcha." });
+    expect(await redis.get(`bot:session:${user}`)).toEqual({ language: "uz" });
+
+    await deliver(textMessage(user, "/help"));
+    expect((await sentTexts(user)).at(-1)?.startsWith("Buyruqlar:\n")).toBe(true);
+  });
+});
+
+describe("my_chat_member", () => {
+  it("blocking the bot sets the account's blocked flag; unblocking clears it (sample my_chat_member_kicked.json)", async () => {
+    const user = freshUserId();
+    await deliver(sample("messageStart", user));
+    expect((await deliver(sample("myChatMemberKicked", user))).status).toBe(200);
+    expect((await account(user))?.is_blocked).toBe(true);
+    const back = sample("myChatMemberKicked", user) as any;
+    back.my_chat_member.old_chat_member.status = "kicked";
+    back.my_chat_member.new_chat_member = { ...back.my_chat_member.new_chat_member, status: "member" };
+    delete back.my_chat_member.new_chat_member.until_date;
+    await deliver(back);
+    expect((await account(user))?.is_blocked).toBe(false);
+  });
+});
+
+describe("everything else", () => {
+  it.each([
+    ["plain text (sample message_text.json)", (user: number) => sample("messageText", user)],
+    ["a photo (sample message_photo.json)", (user: number) => sample("messagePhoto", user)],
+    ["an unknown command", (user: number) => textMessage(user, "/frobnicate")],
+    ["4096 characters of odd Unicode", (user: number) => textMessage(user, "🇺🇿\u200d\u202eЖ\u0000ʻ".repeat(600).slice(0, 4096))],
+  ])("%s gets a short hint", async (_case, make) => {
+    const user = freshUserId();
+    expect((await deliver(make(user))).status).toBe(200);
+    expect(await sentTexts(user)).toEqual(["Я не понял сообщение. Отправьте /help, чтобы увидеть команды."]);
+  });
+
+  it("an edited message gets no answer (sample edited_message.json)", async () => {
+    const user = freshUserId();
+    expect((await deliver(sample("editedMessage", user))).status).toBe(200);
+    expect(await botApi.callsFor(user)).toEqual([]);
+  });
+});
+
+describe("group chats", () => {
+  it("a command addressed to the bot is answered in the group (sample group_command.json)", async () => {
+    const update = sample("groupCommand") as any;
+    expect((await deliver(update)).status).toBe(200);
+    const [reply] = await botApi.callsFor(update.message.chat.id, "sendMessage");
+    expect(String(reply?.params.text).startsWith("Команды:")).toBe(true);
+  });
+
+  it.each(["/help", "hello everyone", "/help@some_other_bot"])("%j in a group is ignored, with no Redis work", async (text) => {
+    const update = sample("groupCommand") as any;
+    update.message.text = text;
+    await redisGateway.resetStats();
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(update.message.chat.id)).toEqual([]);
+    // Only the update's own bookkeeping: claim and done.
+    expect((await redisGateway.stats()).requests).toBe(2);
+  });
+});
+
+describe("rate limit", () => {
+  it("over the limit the user is told once, then ignored", async () => {
+    const user = freshUserId();
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const response = await callWorkerWith({ RATE_LIMIT_PER_MINUTE: "3" }, "/bot/webhook/", {
+        method: "POST",
+        headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
+        body: JSON.stringify(textMessage(user, `hello ${i}`)),
+      });
+      statuses.push(response.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
+    const texts = await sentTexts(user);
+    expect(texts.filter((t) => t.startsWith("Я не понял"))).toHaveLength(3);
+    expect(texts.filter((t) => t.startsWith("Вы отправляете сообщения слишком часто"))).toHaveLength(1);
+  });
+});
+
+describe("Redis round trips", () => {
+  it("a /help update costs 4 Redis requests: claim, session read, rate limit, done", async () => {
+    const user = freshUserId();
+    await deliver(textMessage(user, "/help")); // the first one also stores the new session
+    await redisGateway.resetStats();
+    await deliver(textMessage(user, "/help"));
+    expect((await redisGateway.stats()).requests).toBe(4);
+  });
+
+  it("a changed session costs one more request, to store it", async () => {
+    const user = freshUserId();
+    await deliver(textMessage(user, "/help"));
+    await redisGateway.resetStats();
+    const choose = sample("callbackQuery", user) as any;
+    choose.callback_query.data = "lang:en";
+    await deliver(choose);
+    expect((await redisGateway.stats()).requests).toBe(5);
+  });
+});

@@ -1,0 +1,139 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { TEST_SECRETS } from "./bindings.js";
+import { freshUserId, textMessage } from "./fixtures.js";
+import { botApi, callWorker, deliver, testSql } from "./helpers.js";
+
+const sql = testSql();
+const auth = { Authorization: `Bearer ${TEST_SECRETS.BOT_INTERNAL_API_TOKEN}`, "Content-Type": "application/json" };
+
+function post(path: string, body: unknown, headers: Record<string, string> = auth): Promise<Response> {
+  return callWorker(path, { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
+}
+
+/** A Telegram account linked to `webUserId`, made the way users do it: token, then /start. */
+async function linkedUser(webUserId: number): Promise<number> {
+  const user = freshUserId();
+  const { token } = (await (await post("/bot/internal/link-tokens", { user_id: webUserId })).json()) as { token: string };
+  expect((await deliver(textMessage(user, `/start link_${token}`))).status).toBe(200);
+  return user;
+}
+
+let webUserSeq = 900_000 + Math.floor(Math.random() * 10_000) * 10;
+
+beforeEach(async () => {
+  await botApi.reset();
+});
+
+describe("internal API auth", () => {
+  it.each([
+    ["no header", {}],
+    ["a wrong token", { Authorization: "Bearer wrong-token-wrong-token-wrong" }],
+    ["the token as Basic", { Authorization: `Basic ${TEST_SECRETS.BOT_INTERNAL_API_TOKEN}` }],
+    ["the webhook secret", { Authorization: `Bearer ${TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET}` }],
+  ])("%s → 401", async (_case, headers) => {
+    for (const path of ["/bot/internal/link-tokens", "/bot/internal/notify"]) {
+      const response = await post(path, { user_id: 1, text: "x" }, headers as Record<string, string>);
+      expect(response.status).toBe(401);
+      expect(await response.json()).toEqual({ error: "unauthorized" });
+    }
+    expect(await botApi.calls()).toEqual([]);
+  });
+});
+
+describe("POST /bot/internal/link-tokens", () => {
+  it("issues distinct one-time tokens", async () => {
+    const a = (await (await post("/bot/internal/link-tokens", { user_id: 5 })).json()) as { token: string };
+    const b = (await (await post("/bot/internal/link-tokens", { user_id: 5 })).json()) as { token: string };
+    expect(a.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(a.token).not.toBe(b.token);
+  });
+
+  it.each([
+    [{}, "user_id"],
+    [{ user_id: "5" }, "user_id"],
+    [{ user_id: 0 }, "user_id"],
+    [{ user_id: 1.5 }, "user_id"],
+  ])("%j → 400 with a field error", async (body, field) => {
+    const response = await post("/bot/internal/link-tokens", body);
+    expect(response.status).toBe(400);
+    const json = (await response.json()) as { error: string; fields: Record<string, string[]> };
+    expect(json.error).toBe("invalid_request");
+    expect(Object.keys(json.fields)).toContain(field);
+  });
+
+  it("a non-JSON body → 400", async () => {
+    expect((await post("/bot/internal/link-tokens", "{oops")).status).toBe(400);
+  });
+});
+
+describe("POST /bot/internal/notify", () => {
+  it("sends to every linked, unblocked chat and reports each", async () => {
+    const webUser = webUserSeq++;
+    const [first, second] = [await linkedUser(webUser), await linkedUser(webUser)];
+    await botApi.reset();
+    const response = await post("/bot/internal/notify", { user_id: webUser, text: "<b>Order #7</b> is ready", parse_mode: "HTML" });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as any;
+    expect(body.delivered).toBe(2);
+    expect(body.results.map((r: any) => [r.chat_id, r.status])).toEqual([
+      [String(first), "sent"],
+      [String(second), "sent"],
+    ]);
+    const calls = await botApi.calls("sendMessage");
+    expect(calls.map((c) => [String(c.params.chat_id), c.params.text, c.params.parse_mode])).toEqual([
+      [String(first), "<b>Order #7</b> is ready", "HTML"],
+      [String(second), "<b>Order #7</b> is ready", "HTML"],
+    ]);
+  });
+
+  it("a user with no linked chat gets an empty report", async () => {
+    const response = await post("/bot/internal/notify", { user_id: webUserSeq++, text: "hi" });
+    expect(await response.json()).toMatchObject({ delivered: 0, results: [] });
+  });
+
+  it("403 'bot was blocked by the user' marks the account blocked, and it is skipped afterwards", async () => {
+    const webUser = webUserSeq++;
+    const user = await linkedUser(webUser);
+    await botApi.addFault({ method: "sendMessage", chat_id: user, error_code: 403, description: "Forbidden: bot was blocked by the user" });
+    const body = (await (await post("/bot/internal/notify", { user_id: webUser, text: "hi" })).json()) as any;
+    expect(body.results).toEqual([{ chat_id: String(user), status: "blocked" }]);
+    const [row] = (await sql.query("SELECT is_blocked FROM telegram_accounts WHERE telegram_user_id = $1", [user])) as unknown[];
+    expect(row).toEqual({ is_blocked: true });
+    await botApi.clearFaults();
+    const again = (await (await post("/bot/internal/notify", { user_id: webUser, text: "hi" })).json()) as any;
+    expect(again.results).toEqual([]);
+  });
+
+  it("429 with a short retry_after is waited out and retried once", async () => {
+    const webUser = webUserSeq++;
+    const user = await linkedUser(webUser);
+    await botApi.reset();
+    await botApi.addFault({ method: "sendMessage", chat_id: user, error_code: 429, retry_after: 1, times: 1 });
+    const started = Date.now();
+    const body = (await (await post("/bot/internal/notify", { user_id: webUser, text: "hi" })).json()) as any;
+    expect(body.results[0]).toMatchObject({ chat_id: String(user), status: "sent" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(await botApi.calls("sendMessage")).toHaveLength(2);
+  });
+
+  it("429 with a long retry_after is reported, not waited for", async () => {
+    const webUser = webUserSeq++;
+    const user = await linkedUser(webUser);
+    await botApi.addFault({ method: "sendMessage", chat_id: user, error_code: 429, retry_after: 30 });
+    const body = (await (await post("/bot/internal/notify", { user_id: webUser, text: "hi" })).json()) as any;
+    expect(body.results).toEqual([{ chat_id: String(user), status: "rate_limited", retry_after: 30 }]);
+    await botApi.clearFaults();
+  });
+
+  it.each([
+    [{ user_id: 1 }, ["text"]],
+    [{ user_id: 1, text: "" }, ["text"]],
+    [{ user_id: 1, text: "x".repeat(4097) }, ["text"]],
+    [{ user_id: -1, text: "x", parse_mode: "html" }, ["user_id", "parse_mode"]],
+  ])("%j → 400 naming the fields", async (body, fields) => {
+    const response = await post("/bot/internal/notify", body);
+    expect(response.status).toBe(400);
+    const json = (await response.json()) as { fields: Record<string, string[]> };
+    expect(Object.keys(json.fields).sort()).toEqual([...fields].sort());
+  });
+});
