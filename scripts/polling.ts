@@ -1,0 +1,44 @@
+import { createBot } from "../src/bot/index.js";
+import { ALLOWED_UPDATES } from "../src/bot/allowed-updates.js";
+import { createDb } from "../src/clients/db.js";
+import { createRedis } from "../src/clients/redis.js";
+import { parseBotConfig, secretsOf } from "../src/config.js";
+import { createLogger, errorFields } from "../src/lib/logger.js";
+import { CliError, createProgram, loadDevVars, runProgram } from "./lib/cli.js";
+import { startLocalServices } from "./lib/local-services.js";
+
+const program = createProgram("polling", "Run the bot with long polling in Node: the same handlers, sessions and database as the Worker.")
+  .option("--force", "delete the bot's webhook first (this takes the production webhook down)")
+  .action(async (options: { force?: boolean }) => {
+    loadDevVars();
+    const local = await startLocalServices(process.env);
+    Object.assign(process.env, local.vars);
+    if (local.started.length > 0) console.log(`polling: started ${local.started.join("; ")}`);
+
+    const config = parseBotConfig(process.env);
+    const logger = createLogger(secretsOf(config));
+    const bot = createBot({ config, redis: createRedis(config.redis), db: createDb(config.database), logger });
+    bot.catch((error) => logger.error("handler failed", { update_id: error.ctx.update.update_id, ...errorFields(error.error) }));
+
+    const webhook = await bot.api.getWebhookInfo();
+    if (webhook.url) {
+      if (!options.force) {
+        await local.close();
+        throw new CliError(`a webhook is set (${new URL(webhook.url).host}); polling would take it over. Use --force to delete it`);
+      }
+      await bot.api.deleteWebhook({ drop_pending_updates: false });
+      console.log("polling: --force: webhook deleted; pending updates kept. Restore it with `npm run set-webhook`");
+    }
+
+    const stop = () => void bot.stop();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    await bot.start({
+      allowed_updates: [...ALLOWED_UPDATES],
+      onStart: (me) => console.log(`polling: @${me.username} is running; Ctrl-C stops after the update in flight`),
+    });
+    await local.close();
+    console.log("polling: stopped");
+  });
+
+await runProgram(program);
