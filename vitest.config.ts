@@ -4,6 +4,8 @@ import { workerTestBindings } from "./test/worker/bindings.js";
 
 export default defineConfig({
   test: {
+    // Logs of passing tests are noise in CI; a failing test still shows everything it printed.
+    silent: "passed-only",
     projects: [
       {
         // Gateways, the Bot API double and the Node scripts, tested in Node.
