@@ -4,6 +4,7 @@ import type { BotContext } from "./bot/context.js";
 import { createDb, type Db } from "./clients/db.js";
 import { createRedis, type Redis } from "./clients/redis.js";
 import { parseWorkerConfig, secretsOf, type WorkerConfig } from "./config.js";
+import { withDeadline } from "./lib/deadline.js";
 import { DependencyError } from "./lib/errors.js";
 import { createLogger, type Logger } from "./lib/logger.js";
 import { UpdateLedger } from "./webhook/update-ledger.js";
@@ -21,6 +22,8 @@ export interface Runtime {
 }
 
 const runtimes = new WeakMap<object, Runtime>();
+/** How long the first request of an isolate waits for getMe when TELEGRAM_BOT_INFO is not set. */
+const GET_ME_DEADLINE_MS = 5000;
 
 function createRuntime(config: WorkerConfig): Runtime {
   const logger = createLogger(secretsOf(config));
@@ -32,10 +35,16 @@ function createRuntime(config: WorkerConfig): Runtime {
   let initializing: Promise<void> | undefined;
   const botReady = () => {
     if (bot.isInited()) return Promise.resolve();
-    initializing ??= bot.init().catch((cause: unknown) => {
-      initializing = undefined;
-      throw new DependencyError("telegram", { cause, message: "getMe failed" });
-    });
+    // One getMe under a deadline, not bot.init(): that one retries 5xx with backoff, holding the request.
+    initializing ??= withDeadline(bot.api.getMe(), GET_ME_DEADLINE_MS).then(
+      (me) => {
+        bot.botInfo = me;
+      },
+      (cause: unknown) => {
+        initializing = undefined;
+        throw new DependencyError("telegram", { cause, message: "getMe failed" });
+      },
+    );
     return initializing;
   };
   return { config, logger, redis, db, bot, ledger, botReady };

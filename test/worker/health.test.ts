@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { callWorker, neonGateway, redisGateway } from "./helpers.js";
+import { callWorker, callWorkerWith, neonGateway, redisGateway } from "./helpers.js";
 
 describe("GET /bot/health", () => {
   it("answers 200 {status: ok}", async () => {
@@ -64,5 +64,13 @@ describe("GET /bot/ready", () => {
     expect(body.checks.postgres).toMatchObject({ status: "fail", reason: "unreachable" });
     expect(body.checks.redis).toMatchObject({ status: "ok" });
     expect(text).not.toMatch(/127\.0\.0\.1|postgres:\/\/|fetch failed|Error connecting/);
+  });
+
+  it("answers 503 with reason auth when Redis refuses the token, without echoing it", async () => {
+    const response = await callWorkerWith({ UPSTASH_REDIS_REST_TOKEN: "a-wrong-upstash-token" }, "/bot/ready");
+    expect(response.status).toBe(503);
+    const text = await response.text();
+    expect(JSON.parse(text).checks.redis).toMatchObject({ status: "fail", reason: "auth" });
+    expect(text).not.toContain("a-wrong-upstash-token");
   });
 });

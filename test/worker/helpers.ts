@@ -107,19 +107,28 @@ export function testSql(): ReturnType<typeof neon> {
 /** The update as the test sent it, for typing convenience. */
 export type { Update };
 
+/** The test bindings with some changed; `undefined` removes a binding. */
+export function bindingsWith(overrides: Record<string, string | undefined>): Env {
+  return { ...env, ...overrides } as Env;
+}
+
 /**
- * Calls the Worker's fetch handler directly with changed bindings (still inside workerd), for
- * behaviour that depends on configuration, e.g. the IP allow-list or a missing variable.
+ * Calls the Worker's fetch handler directly with the given bindings (still inside workerd), for
+ * behaviour that depends on configuration. One bindings object is one isolate's runtime.
  * Resolves after the response and the work it left running (`waitUntil`) are done.
  */
-export async function callWorkerWith(
+export async function fetchWithBindings(bindings: Env, path: string, init?: RequestInit): Promise<Response> {
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(new Request(`${ORIGIN}${path}`, init), bindings, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+/** `fetchWithBindings` with fresh bindings changed by `overrides`. */
+export function callWorkerWith(
   overrides: Record<string, string | undefined>,
   path: string,
   init?: RequestInit,
 ): Promise<Response> {
-  const ctx = createExecutionContext();
-  const bindings = { ...env, ...overrides } as Env;
-  const response = await worker.fetch(new Request(`${ORIGIN}${path}`, init), bindings, ctx);
-  await waitOnExecutionContext(ctx);
-  return response;
+  return fetchWithBindings(bindingsWith(overrides), path, init);
 }
