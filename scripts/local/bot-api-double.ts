@@ -12,8 +12,8 @@
  * (the Worker runs inside workerd) steer it through the `/__control/...` HTTP endpoints.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
+import { listen } from "./listen.js";
 
 /** One request that reached the double under a Bot API path (control endpoints are not recorded). */
 export interface RecordedCall {
@@ -941,19 +941,11 @@ export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<B
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = options.host ?? "127.0.0.1";
+  const { port, origin } = await listen(server, options.port, options.host);
 
   return {
     ...double,
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: origin,
     port,
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -18,6 +18,7 @@ import type { Duplex } from "node:stream";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { listen } from "./listen.js";
 
 export interface NeonGatewayOptions {
   /** The PostgreSQL the gateway serves; default "postgres://postgres@127.0.0.1:5432/test". Only its host:port may be reached. */
@@ -249,21 +250,12 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
     tcp.on("error", (error) => ws.close(1011, truncateReason(`postgres connection failed: ${error.message}`)));
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, listenHost, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("gateway is not listening on TCP");
-  const hostForUrl = listenHost.includes(":") ? `[${listenHost}]` : listenHost;
+  const { port, origin } = await listen(server, options.port, listenHost);
 
   return {
-    port: address.port,
-    httpEndpoint: `http://${hostForUrl}:${address.port}/sql`,
-    wsProxy: `${hostForUrl}:${address.port}/v1`,
+    port,
+    httpEndpoint: `${origin}/sql`,
+    wsProxy: `${origin.slice("http://".length)}/v1`,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

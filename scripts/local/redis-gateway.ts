@@ -21,6 +21,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { pathToFileURL } from "node:url";
 import { Command, Pipeline, Redis, ReplyError } from "ioredis";
+import { listen } from "./listen.js";
 
 export interface RedisGatewayOptions {
   /** Bearer token clients must send. */
@@ -264,20 +265,11 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
     sendJson(res, 200, route === "GET /__control/stats" ? stats : { ok: true, down });
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, listenHost, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("gateway is not listening on TCP");
-  const hostForUrl = listenHost.includes(":") ? `[${listenHost}]` : listenHost;
+  const { port, origin } = await listen(server, options.port, listenHost);
 
   return {
-    url: `http://${hostForUrl}:${address.port}`,
-    port: address.port,
+    url: origin,
+    port,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
