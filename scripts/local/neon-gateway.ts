@@ -8,7 +8,8 @@
  *
  * Test controls:
  * - `POST /__control/down`: from then on every `/sql` request and WebSocket upgrade has its socket destroyed,
- *   as if Neon were unreachable (tunnels already open stay up); `POST /__control/up` undoes it;
+ *   as if Neon were unreachable (tunnels already open stay up); `POST /__control/hang` holds `/sql` requests
+ *   unanswered, as if Neon were slow; `POST /__control/up` undoes either;
  * - `GET /__control/stats`: `{"requests": n, "connections": n}`, the `/sql` requests and WebSocket upgrades
  *   received (counted even while down); `POST /__control/stats/reset` zeroes them.
  */
@@ -105,6 +106,14 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
   const tunnels = new Set<WebSocket>();
   const stats = { requests: 0, connections: 0 };
   let down = false;
+  // While hanging, /sql requests are held unanswered (a slow Neon); `up` drops them.
+  let hanging = false;
+  const held = new Set<IncomingMessage>();
+  const release = () => {
+    down = hanging = false;
+    for (const req of held) req.socket.destroy();
+    held.clear();
+  };
 
   const servesAddress = (host: string, port: number): boolean =>
     port === targetPort && sameHost(stripBrackets(host), targetHost);
@@ -193,6 +202,7 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
     if (path.startsWith("/__control/")) return handleControl(req, res, path);
     if (path === "/sql") stats.requests++;
     if (down) return void req.socket.destroy();
+    if (hanging) return void held.add(req);
     if (path !== "/sql") return sendJson(res, 404, { message: `no route for ${path}` });
     handleSql(req, res).catch((error: unknown) => sendError(res, error));
   });
@@ -200,7 +210,8 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
   function handleControl(req: IncomingMessage, res: ServerResponse, path: string): void {
     const route = `${req.method} ${path}`;
     if (route === "POST /__control/down") down = true;
-    else if (route === "POST /__control/up") down = false;
+    else if (route === "POST /__control/hang") hanging = true;
+    else if (route === "POST /__control/up") release();
     else if (route === "POST /__control/stats/reset") Object.assign(stats, { requests: 0, connections: 0 });
     else if (route !== "GET /__control/stats") return sendJson(res, 404, { message: `no route for ${route}` });
     sendJson(res, 200, route === "GET /__control/stats" ? stats : { ok: true, down });

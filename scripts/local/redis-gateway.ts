@@ -14,7 +14,8 @@
  * (what the client computed) and EVALSHA, EVALSHA_RO and SCRIPT EXISTS translate it back. An sha never seen
  * passes through unchanged: Redis answers NOSCRIPT and the client falls back to EVAL, which records it.
  *
- * Test controls (same token): `POST /__control/down` | `/__control/up`, `GET /__control/stats`,
+ * Test controls (same token): `POST /__control/down` (sockets destroyed) | `/__control/hang` (requests held
+ * unanswered) | `/__control/up`, `GET /__control/stats`,
  * `POST /__control/stats/reset`.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -130,6 +131,14 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
 
   const stats = { requests: 0, commands: 0 };
   let down = false;
+  // While hanging, requests are held unanswered (a slow Redis); `up` drops them.
+  let hanging = false;
+  const held = new Set<IncomingMessage>();
+  const release = () => {
+    down = hanging = false;
+    for (const req of held) req.socket.destroy();
+    held.clear();
+  };
   /** sha1 of a script as the client sent it → sha1 of the script Redis actually cached. */
   const rewrittenShas = new Map<string, string>();
 
@@ -252,6 +261,7 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
     if (url.pathname.startsWith("/__control/")) return handleControl(req, res, url);
     stats.requests++;
     if (down) return void req.socket.destroy();
+    if (hanging) return void held.add(req);
     handle(req, res, url).catch((error: unknown) => sendError(res, error));
   });
 
@@ -259,7 +269,8 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
     if (!authorized(req, url)) return sendJson(res, 401, { error: UNAUTHORIZED });
     const route = `${req.method} ${url.pathname}`;
     if (route === "POST /__control/down") down = true;
-    else if (route === "POST /__control/up") down = false;
+    else if (route === "POST /__control/hang") hanging = true;
+    else if (route === "POST /__control/up") release();
     else if (route === "POST /__control/stats/reset") Object.assign(stats, { requests: 0, commands: 0 });
     else if (route !== "GET /__control/stats") return sendJson(res, 404, { error: `no route for ${route}` });
     sendJson(res, 200, route === "GET /__control/stats" ? stats : { ok: true, down });

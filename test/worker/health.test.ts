@@ -66,6 +66,18 @@ describe("GET /bot/ready", () => {
     expect(text).not.toMatch(/127\.0\.0\.1|postgres:\/\/|fetch failed|Error connecting/);
   });
 
+  it.each([
+    ["redis", redisGateway],
+    ["postgres", neonGateway],
+  ] as const)("answers 503 with reason timeout within its deadline when %s hangs", async (name, gateway) => {
+    await gateway.hang();
+    const response = await callWorker("/bot/ready");
+    expect(response.status).toBe(503);
+    const body = (await response.json()) as any;
+    // A hung dependency never answers: only the deadline can have produced this.
+    expect(body.checks[name]).toMatchObject({ status: "fail", reason: "timeout" });
+  });
+
   it("answers 503 with reason auth when Redis refuses the token, without echoing it", async () => {
     const response = await callWorkerWith({ UPSTASH_REDIS_REST_TOKEN: "a-wrong-upstash-token" }, "/bot/ready");
     expect(response.status).toBe(503);

@@ -72,6 +72,9 @@ export const redisGateway = {
   async down(): Promise<void> {
     await control(inject("redisGatewayUrl"), "down", { method: "POST", headers: redisAuth });
   },
+  async hang(): Promise<void> {
+    await control(inject("redisGatewayUrl"), "hang", { method: "POST", headers: redisAuth });
+  },
   async up(): Promise<void> {
     await control(inject("redisGatewayUrl"), "up", { method: "POST", headers: redisAuth });
   },
@@ -87,6 +90,9 @@ export const redisGateway = {
 export const neonGateway = {
   async down(): Promise<void> {
     await control(new URL(inject("neonHttpEndpoint")).origin, "down", { method: "POST" });
+  },
+  async hang(): Promise<void> {
+    await control(new URL(inject("neonHttpEndpoint")).origin, "hang", { method: "POST" });
   },
   async up(): Promise<void> {
     await control(new URL(inject("neonHttpEndpoint")).origin, "up", { method: "POST" });
