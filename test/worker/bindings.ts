@@ -10,7 +10,7 @@ export interface ProvidedLocalServices {
 
 /** Secrets used by the workerd tests: made up, valid in shape, known to the local doubles. */
 export const TEST_SECRETS = {
-  TELEGRAM_BOT_TOKEN: "7000000001:test-token-for-the-local-bot-api-double",
+  TELEGRAM_BOT_TOKEN: "7000000001:local-test-token",
   TELEGRAM_WEBHOOK_SECRET: "test_webhook_secret_0123456789abcdef0123456789abcdef",
   UPSTASH_REDIS_REST_TOKEN: "test-upstash-token",
   BOT_INTERNAL_API_TOKEN: "test-internal-api-token-0123456789",
