@@ -1,6 +1,8 @@
 import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import { CliError } from "./lib/cli.js";
 
 /** The folder of numbered, forward-only SQL migrations (`0001_name.sql`, …). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations/", import.meta.url));
@@ -11,6 +13,7 @@ const MIGRATION_LOCK_ID = 727_001;
 /**
  * Applies the migrations not yet recorded in `schema_migrations`, all in one transaction.
  * Running it again applies nothing.
+ * @throws CliError naming the migration that failed; the transaction is rolled back, nothing is applied.
  * @returns the versions applied by this run, in order.
  */
 export async function migrate(connectionString: string, dir = MIGRATIONS_DIR): Promise<string[]> {
@@ -29,7 +32,11 @@ export async function migrate(connectionString: string, dir = MIGRATIONS_DIR): P
     for (const file of files) {
       const version = file.replace(/\.sql$/, "");
       if (done.has(version)) continue;
-      await client.query(await readFile(`${dir}/${file}`, "utf8"));
+      const sql = await readFile(join(dir, file), "utf8");
+      await client.query(sql).catch((error: unknown) => {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new CliError(`migration ${file} failed, nothing was applied: ${why}`, { cause: error });
+      });
       await client.query("INSERT INTO schema_migrations (version) VALUES ($1)", [version]);
       applied.push(version);
     }

@@ -30,14 +30,24 @@ const program = createProgram("polling", "Run the bot with long polling in Node:
       console.log("polling: --force: webhook deleted; pending updates kept. Restore it with `npm run set-webhook`");
     }
 
-    const stop = () => void bot.stop();
+    // bot.stop() confirms the handled updates with one last getUpdates, which bot.start() does not wait
+    // for: it is awaited below, so the process neither exits before it nor dies on its failure.
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      stopping ??= bot.stop();
+      stopping.catch(() => undefined);
+    };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
-    await bot.start({
-      allowed_updates: [...ALLOWED_UPDATES],
-      onStart: (me) => console.log(`polling: @${me.username} is running; Ctrl-C stops after the update in flight`),
-    });
-    await local.close();
+    try {
+      await bot.start({
+        allowed_updates: [...ALLOWED_UPDATES],
+        onStart: (me) => console.log(`polling: @${me.username} is running; Ctrl-C stops after the update in flight`),
+      });
+      await stopping;
+    } finally {
+      await local.close();
+    }
     console.log("polling: stopped");
   });
 

@@ -12,10 +12,13 @@ const WEBHOOK_PORTS = new Set(["443", "80", "88", "8443"]);
 /** webhook:info fails when Telegram reported a delivery error more recently than this. */
 const RECENT_ERROR_SECONDS = 60 * 60;
 
-/** The webhook URL from the environment, checked the way Telegram will check it. */
-function webhookUrl(): string {
+/**
+ * The webhook URL from the environment, checked the way Telegram will check it and normalised the way
+ * `set` registers it (so `info` compares like with like); undefined when unset.
+ */
+function webhookUrl(): string | undefined {
   const raw = readVariable(process.env, "TELEGRAM_WEBHOOK_URL");
-  if (raw === undefined) throw new CliError("TELEGRAM_WEBHOOK_URL is missing");
+  if (raw === undefined) return undefined;
   const url = new URL(raw);
   if (url.protocol !== "https:") throw new CliError("TELEGRAM_WEBHOOK_URL must be https");
   if (!WEBHOOK_PORTS.has(url.port || "443")) throw new CliError("TELEGRAM_WEBHOOK_URL port must be 443, 80, 88 or 8443");
@@ -61,6 +64,7 @@ program
       throw new CliError("--max-connections must be a whole number from 1 to 100");
     }
     const url = webhookUrl();
+    if (url === undefined) throw new CliError("TELEGRAM_WEBHOOK_URL is missing");
     const secret = readVariable(process.env, "TELEGRAM_WEBHOOK_SECRET");
     const api = botApiFromEnv();
     const me = await api.getMe();
@@ -90,7 +94,7 @@ program
   .action(async (options: { json?: boolean }) => {
     const info = await botApiFromEnv().getWebhookInfo();
     console.log(options.json ? JSON.stringify(info, null, 2) : summary(info).join("\n"));
-    const expected = readVariable(process.env, "TELEGRAM_WEBHOOK_URL");
+    const expected = webhookUrl();
     if (!info.url) throw new CliError("no webhook is set");
     if (expected !== undefined && info.url !== expected) throw new CliError(`webhook is ${info.url}, expected ${expected}`);
     if (info.last_error_date !== undefined && Date.now() / 1000 - info.last_error_date < RECENT_ERROR_SECONDS) {
