@@ -1,0 +1,33 @@
+// `--help` of every script: exit 0 and usage on stdout, with no variables set at all.
+import { afterAll, describe, expect, it } from "vitest";
+import { cleanUp, runScript } from "./run-script.js";
+
+afterAll(cleanUp);
+
+describe("--help", () => {
+  it.each([
+    ["webhook.ts", [], "Usage: webhook [options] [command]", ["set [options]", "info [options]", "delete [options]"]],
+    ["webhook.ts", ["set"], "Usage: webhook set [options]", ["--max-connections <n>", "--keep-pending"]],
+    ["webhook.ts", ["info"], "Usage: webhook info [options]", ["--json"]],
+    ["webhook.ts", ["delete"], "Usage: webhook delete [options]", ["--drop-pending"]],
+    ["polling.ts", [], "Usage: polling [options]", ["--force"]],
+    ["migrate.ts", [], "Usage: db:migrate [options]", ["--database-url <url>"]],
+    ["dev.ts", [], "Usage: dev [options]", ["--port <port>"]],
+    ["local/start.ts", [], "Usage: local:services [options]", ["--redis-port <port>", "--bot-token <token>", "--json"]],
+  ])("%s %j --help prints usage and exits 0", async (script, args, usage, options) => {
+    // No variables at all: --help must not need (or read) any.
+    const result = await runScript(script, [...args, "--help"], { env: {} });
+
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe("");
+    expect(result.stdout.startsWith(`${usage}\n`)).toBe(true);
+    for (const option of [...options, "-h, --help"]) expect(result.stdout).toContain(option);
+  });
+
+  it("an unknown option is one line and exit 1", async () => {
+    const result = await runScript("polling.ts", ["--bogus"], { env: {} });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe("error: unknown option '--bogus'\n");
+    expect(result.stdout).toBe("");
+  });
+});

@@ -1,0 +1,157 @@
+// Runs the project's scripts as real child processes, the way `npm run …` does, for the script tests.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import pg from "pg";
+import { expect } from "vitest";
+
+/** The repository root (scripts are run by absolute path, from any working directory). */
+export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+/** tsx's loader by absolute URL: `--import tsx` would resolve it from the working directory. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+
+/** A bot token for the script tests; it must never show up in a script's output. */
+export const TOKEN = "7000000001:AAtest-token";
+/** Shared Telegram samples (`/work/shared/telegram`). */
+export const SHARED = new URL("../../../../shared/telegram/", import.meta.url);
+const POSTGRES = "postgres://postgres@127.0.0.1:5432";
+
+export interface ScriptResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** The child's whole environment besides PATH (undefined values left out): nothing of this process's leaks in. */
+  env?: Record<string, string | undefined>;
+  /** Default: a fresh empty directory, so a developer's `.dev.vars` in the repository cannot leak in. */
+  cwd?: string;
+}
+
+/** A script running in the background. */
+export interface RunningScript {
+  child: ChildProcess;
+  /** Output so far. */
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Resolves when the process has exited, with everything it printed. */
+  exited: Promise<ScriptResult>;
+}
+
+const children = new Set<ChildProcess>();
+const dirs: string[] = [];
+
+/** A fresh empty directory, removed by `cleanUp`. */
+export async function scratchDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "mtt-bot-script-test-"));
+  dirs.push(dir);
+  return dir;
+}
+
+/** Starts `scripts/<script>` with `node --import tsx`, like the npm scripts. */
+export async function startScript(script: string, args: string[] = [], options: RunOptions = {}): Promise<RunningScript> {
+  const cwd = options.cwd ?? (await scratchDir());
+  const child = spawn(process.execPath, ["--import", TSX_LOADER, join(REPO_ROOT, "scripts", script), ...args], {
+    cwd,
+    env: Object.fromEntries(
+      Object.entries({ PATH: process.env.PATH, ...options.env }).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    ),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<ScriptResult>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return {
+    child,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    exited,
+  };
+}
+
+/** Runs `scripts/<script>` to the end. */
+export async function runScript(script: string, args: string[] = [], options: RunOptions = {}): Promise<ScriptResult> {
+  return (await startScript(script, args, options)).exited;
+}
+
+/** Kills the scripts still running (a failed test) and removes the scratch directories. */
+export async function cleanUp(): Promise<void> {
+  for (const child of children) child.kill("SIGKILL");
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+}
+
+/** Waits until `check` holds. */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Asserts what every expected failure looks like: exit 1, one `error:` line on stderr, no stack trace. */
+export function expectOneLineFailure(result: ScriptResult, pattern: RegExp): void {
+  expect(result.code, result.stderr).toBe(1);
+  expect(result.stderr).toMatch(/^error: [^\n]+\n$/);
+  expect(result.stderr).toMatch(pattern);
+  expectNoLeak(result);
+}
+
+/** Asserts that nothing printed contains the token or a stack trace. */
+export function expectNoLeak(result: Pick<ScriptResult, "stdout" | "stderr">, secrets: string[] = [TOKEN]): void {
+  const output = result.stdout + result.stderr;
+  for (const secret of secrets) expect(output).not.toContain(secret);
+  expect(output).not.toMatch(/^\s+at .+[:(]/m);
+}
+
+async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
+  await client.connect();
+  try {
+    return await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates an empty database and returns its URL. */
+export async function createDatabase(name: string): Promise<string> {
+  await admin(async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${name}`);
+  });
+  return `${POSTGRES}/${name}`;
+}
+
+export async function dropDatabase(name: string): Promise<void> {
+  await admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+}
+
+/** Runs one query against a database. */
+export async function query<Row extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<Row[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<Row>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
