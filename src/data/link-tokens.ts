@@ -7,6 +7,16 @@ function linkTokenKey(token: string): string {
   return `bot:link-token:${token}`;
 }
 
+/** Marks the token as redeemed by ARGV[1], unless another user redeemed it; returns its web account. */
+const REDEEM = `
+local stored = redis.call("GET", KEYS[1])
+if not stored then return nil end
+local token = cjson.decode(stored)
+if token.redeemedBy and tostring(token.redeemedBy) ~= ARGV[1] then return nil end
+token.redeemedBy = ARGV[1]
+redis.call("SET", KEYS[1], cjson.encode(token), "KEEPTTL")
+return token.webUserId`;
+
 /** A one-time token that links a Telegram account to a web account. */
 export interface LinkToken {
   token: string;
@@ -26,14 +36,13 @@ export class LinkTokenStore {
     return { token, webUserId, expiresAt: new Date(Date.now() + LINK_TOKEN_TTL_SECONDS * 1000) };
   }
 
-  /** The web account a live token belongs to, without using it up. */
-  async peek(token: string): Promise<number | undefined> {
-    const value = await this.redis.get<{ webUserId: number }>(linkTokenKey(token));
-    return value?.webUserId;
-  }
-
-  /** Uses the token up, after the link is stored, so a failed link can be retried with the same token. */
-  async consume(token: string): Promise<void> {
-    await this.redis.del(linkTokenKey(token));
+  /**
+   * Redeems a live token for one Telegram user, atomically: the first user to redeem it owns it, and
+   * only that user can redeem it again (a redelivered update after a failure), until it expires.
+   * @returns the web account to link, or undefined for an unknown, expired or someone else's token.
+   */
+  async redeem(token: string, telegramUserId: number): Promise<number | undefined> {
+    const webUserId = await this.redis.eval<[string], number | null>(REDEEM, [linkTokenKey(token)], [String(telegramUserId)]);
+    return webUserId ?? undefined;
   }
 }

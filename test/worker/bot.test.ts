@@ -83,7 +83,6 @@ describe("link → /me → /unlink, starting from a token made by the internal A
     expect((await deliver(textMessage(user, `/start link_${issued.token}`))).status).toBe(200);
     expect(await sentTexts(user)).toEqual(["Готово: этот аккаунт Telegram привязан к вашему аккаунту MTT Pro."]);
     expect((await account(user))?.web_user_id).toBe(String(webUserId));
-    expect(await redis.exists(`bot:link-token:${issued.token}`)).toBe(0);
 
     const other = freshUserId();
     expect((await deliver(textMessage(other, `/start link_${issued.token}`))).status).toBe(200);
@@ -111,6 +110,20 @@ describe("link → /me → /unlink, starting from a token made by the internal A
 
     await deliver(textMessage(user, "/me"));
     expect((await sentTexts(user)).at(-1)).toBe("Ваш Telegram ещё не привязан. Воспользуйтесь ссылкой в MTT Pro.");
+  });
+
+  it("a reply that fails after the link is stored: the redelivery still links and says so", async () => {
+    const user = freshUserId();
+    const issued = await issueLinkToken(88);
+    const update = textMessage(user, `/start link_${issued.token}`);
+    await botApi.addFault({ method: "sendMessage", chat_id: user, error_code: 502, times: 1 });
+    expect((await deliver(update)).status).toBe(503);
+    expect((await deliver(update)).status).toBe(200);
+    expect((await sentTexts(user)).at(-1)).toBe("Готово: этот аккаунт Telegram привязан к вашему аккаунту MTT Pro.");
+    expect((await account(user))?.web_user_id).toBe("88");
+    const other = freshUserId();
+    await deliver(textMessage(other, `/start link_${issued.token}`));
+    expect(await sentTexts(other)).toEqual(["Ссылка устарела или уже использована. Откройте MTT Pro и создайте новую."]);
   });
 
   it("cancel keeps the link", async () => {

@@ -17,13 +17,13 @@ start.chatType("private").command("start", async (ctx) => {
     return;
   }
   const token = LINK_PAYLOAD.exec(payload)?.[1];
-  const webUserId = token === undefined ? undefined : await linkTokens.peek(token);
-  if (token === undefined || webUserId === undefined) {
+  // Redeeming is repeatable by the same user, so a redelivery after a failure below still links.
+  const webUserId = token === undefined ? undefined : await linkTokens.redeem(token, ctx.from.id);
+  if (webUserId === undefined) {
     await accounts.upsert(profile);
     await ctx.reply(ctx.t("link_invalid"));
     return;
   }
   await accounts.upsertAndLink(profile, webUserId);
-  await linkTokens.consume(token);
   await ctx.reply(ctx.t("link_success"));
 });
