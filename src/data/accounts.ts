@@ -74,14 +74,13 @@ export class AccountRepository {
     return rows[0];
   }
 
-  /** Removes the link; true when there was one. */
-  async unlink(telegramUserId: number): Promise<boolean> {
-    const rows = await this.db.query(
+  /** Removes the link, if there is one. */
+  async unlink(telegramUserId: number): Promise<void> {
+    await this.db.query(
       `UPDATE telegram_accounts SET web_user_id = NULL, linked_at = NULL, updated_at = now()
-       WHERE telegram_user_id = $1 AND web_user_id IS NOT NULL RETURNING telegram_user_id`,
+       WHERE telegram_user_id = $1 AND web_user_id IS NOT NULL`,
       [telegramUserId],
     );
-    return rows.length > 0;
   }
 
   /** Marks the account of a private chat blocked (the user blocked the bot) or not. */

@@ -126,6 +126,20 @@ describe("link → /me → /unlink, starting from a token made by the internal A
     expect(await sentTexts(other)).toEqual(["Ссылка устарела или уже использована. Откройте MTT Pro и создайте новую."]);
   });
 
+  it("confirming the unlink again (a redelivery after a failed edit) still says it is done", async () => {
+    const user = freshUserId();
+    const issued = await issueLinkToken(99);
+    await deliver(textMessage(user, `/start link_${issued.token}`));
+    const yes = callback(user, "unlink:yes");
+    await botApi.addFault({ method: "editMessageText", chat_id: user, error_code: 500, times: 1 });
+    expect((await deliver(yes)).status).toBe(503);
+    expect((await deliver(yes)).status).toBe(200);
+    expect((await botApi.callsFor(user, "editMessageText")).at(-1)?.params.text).toBe(
+      "Аккаунт отвязан. Уведомления MTT Pro сюда больше не придут.",
+    );
+    expect((await account(user))?.web_user_id).toBeNull();
+  });
+
   it("cancel keeps the link", async () => {
     const user = freshUserId();
     const issued = await issueLinkToken(77);

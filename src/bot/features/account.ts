@@ -24,11 +24,11 @@ privateChat.command("unlink", async (ctx) => {
   await ctx.reply(ctx.t("unlink_confirm"), { reply_markup: keyboard });
 });
 
+// Unlinking is idempotent, so a redelivery (or a second tap) confirms the same outcome.
 privateChat.callbackQuery(UNLINK_YES, async (ctx) => {
-  const unlinked = await ctx.services.accounts.unlink(ctx.from.id);
-  const text = ctx.t(unlinked ? "unlink_done" : "unlink_not_linked");
+  await ctx.services.accounts.unlink(ctx.from.id);
   await ctx.answerCallbackQuery();
-  await ctx.editMessageText(text);
+  await ctx.editMessageText(ctx.t("unlink_done"));
 });
 
 privateChat.callbackQuery(UNLINK_NO, async (ctx) => {
