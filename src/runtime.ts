@@ -7,6 +7,7 @@ import { parseWorkerConfig, secretsOf, type WorkerConfig } from "./config.js";
 import { withDeadline } from "./lib/deadline.js";
 import { DependencyError } from "./lib/errors.js";
 import { createLogger, type Logger } from "./lib/logger.js";
+import { VisibleEffects } from "./bot/visible-effects.js";
 import { UpdateLedger } from "./webhook/update-ledger.js";
 
 /** Everything a request needs, built once per isolate from the validated configuration. */
@@ -16,6 +17,8 @@ export interface Runtime {
   redis: Redis;
   db: Db;
   bot: Bot<BotContext>;
+  /** Which updates already changed what the user sees; such an update is never redelivered. */
+  visibleEffects: VisibleEffects;
   ledger: UpdateLedger;
   /** Resolves once the bot knows who it is (`TELEGRAM_BOT_INFO`, or one `getMe` per isolate). */
   botReady(): Promise<void>;
@@ -29,7 +32,9 @@ function createRuntime(config: WorkerConfig): Runtime {
   const logger = createLogger(secretsOf(config));
   const redis = createRedis(config.redis);
   const db = createDb(config.database);
-  const bot = createBot({ config, redis, db, logger, webhookReplyMethods: config.webhookReplyMethods });
+  const webhookReplyMethods = config.webhookReplyMethods;
+  const visibleEffects = new VisibleEffects(webhookReplyMethods);
+  const bot = createBot({ config, redis, db, logger, webhookReplyMethods, visibleEffects });
   // A claim outlives the handler deadline, so a slow handler is never run twice at once.
   const ledger = new UpdateLedger(redis, config.handlerTimeoutMs + 30_000);
   let initializing: Promise<void> | undefined;
@@ -47,7 +52,7 @@ function createRuntime(config: WorkerConfig): Runtime {
     );
     return initializing;
   };
-  return { config, logger, redis, db, bot, ledger, botReady };
+  return { config, logger, redis, db, bot, visibleEffects, ledger, botReady };
 }
 
 /**

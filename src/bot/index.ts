@@ -16,6 +16,7 @@ import { membership } from "./features/membership.js";
 import { rateLimit } from "./features/rate-limit.js";
 import { start } from "./features/start.js";
 import { UpstashSessionStorage } from "./session-storage.js";
+import type { VisibleEffects } from "./visible-effects.js";
 
 /** Options of `createBot`. */
 export interface CreateBotOptions {
@@ -25,6 +26,8 @@ export interface CreateBotOptions {
   logger: Logger;
   /** Bot API methods that may ride on the webhook response instead of a request of their own; none by default. */
   webhookReplyMethods?: ReadonlySet<string>;
+  /** Records updates whose Bot API calls took effect (the Worker's failure policy reads it). */
+  visibleEffects?: VisibleEffects;
 }
 
 /** One feature of the bot, named so the Worker and the polling script can be compared. */
@@ -79,6 +82,7 @@ export function createBot(options: CreateBotOptions): Bot<BotContext> {
     botInfo: options.config.botInfo,
     client: { apiRoot: options.config.apiRoot, canUseWebhookReply: (method) => replyMethods.has(method) },
   });
+  if (options.visibleEffects) bot.use(options.visibleEffects.middleware);
   for (const feature of botFeatures(options)) bot.use(feature.middleware);
   return bot;
 }

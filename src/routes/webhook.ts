@@ -86,6 +86,7 @@ webhook.post("/webhook", withRuntime, sourceGuard, secretGuard, sizeGuard, async
   const outcome = await processUpdate(
     {
       bot: runtime.bot,
+      visibleEffects: runtime.visibleEffects,
       ledger: runtime.ledger,
       logger: runtime.logger,
       botReady: runtime.botReady,

@@ -1,6 +1,7 @@
 import { BotError, type Bot } from "grammy";
 import type { Update } from "grammy/types";
 import type { BotContext } from "../bot/context.js";
+import type { VisibleEffects } from "../bot/visible-effects.js";
 import { isRetryableTelegramError } from "../clients/telegram-errors.js";
 import { DeadlineExceededError, withDeadline } from "../lib/deadline.js";
 import { DependencyError } from "../lib/errors.js";
@@ -19,12 +20,17 @@ export type Outcome =
   | { kind: "retry"; dependency: string }
   /** The handler ran past the deadline; it goes on and records its own result. */
   | { kind: "timeout" }
-  /** The handler has a bug; the update is kept in the failed list and not retried. */
+  /**
+   * The handler has a bug, or a dependency failed after the user already saw a reply: the update
+   * is kept in the failed list and not retried.
+   */
   | { kind: "failed" };
 
 /** What `processUpdate` needs. */
 export interface UpdateProcessor {
   bot: Bot<BotContext>;
+  /** The bot's record of updates that already changed what the user sees. */
+  visibleEffects: VisibleEffects;
   ledger: UpdateLedger;
   logger: Logger;
   botReady(): Promise<void>;
@@ -99,13 +105,16 @@ async function settleFailure(
   const { logger } = processor;
   const updateId = update.update_id;
   const error = thrown instanceof BotError ? thrown.error : thrown;
-  if (isRetryable(error)) {
+  const retryable = isRetryable(error);
+  if (retryable && !processor.visibleEffects.has(update)) {
     logger.warn("update failed, will be redelivered", { update_id: updateId, ...errorFields(error) });
     await claim.release().catch(() => undefined);
     return { kind: "retry", dependency: dependencyOf(error) };
   }
   const details = errorFields(error);
-  logger.error("handler failed", { update_id: updateId, update_type: updateTypeOf(update), ...details });
+  // A redelivery would send the user's reply a second time; the rest of the work is kept for inspection.
+  const message = retryable ? "update failed after its reply was sent" : "handler failed";
+  logger.error(message, { update_id: updateId, update_type: updateTypeOf(update), ...details });
   try {
     await claim.fail({
       update_id: updateId,
@@ -117,6 +126,11 @@ async function settleFailure(
       update,
     });
   } catch (recordError) {
+    if (processor.visibleEffects.has(update)) {
+      // Its lease expires on its own; the log line is the only record left.
+      logger.warn("failed update not recorded", { update_id: updateId, ...errorFields(recordError) });
+      return { kind: "failed" };
+    }
     logger.warn("failed update not recorded, will be redelivered", { update_id: updateId, ...errorFields(recordError) });
     await claim.release().catch(() => undefined);
     return { kind: "retry", dependency: "redis" };

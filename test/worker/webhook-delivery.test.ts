@@ -68,6 +68,22 @@ describe("dependency failures answer 503 and lose nothing", () => {
     expect(rows).toEqual([{ chat_id: String(user) }]);
   });
 
+  it("Redis lost after the reply went out: 200, so the reply is never sent twice", async () => {
+    const user = freshUserId();
+    const update = sample("messageStart", user);
+    // The first contact's session is written after the reply; Redis goes away while the reply is in flight.
+    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 1000, times: 1 });
+    const delivery = deliver(update);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await redisGateway.down();
+    const response = await delivery;
+    expect(response.status).toBe(200);
+    await redisGateway.up();
+    // Telegram does not redeliver after a 200; a stray redelivery finds the update still leased.
+    expect(await (await deliver(update)).json()).toEqual({ error: "update_in_progress" });
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+
   it.each([
     [500, undefined],
     [502, undefined],
