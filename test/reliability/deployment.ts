@@ -4,18 +4,17 @@
  * bindings pointing at the local Upstash and Neon gateways (over Redis database 12 and a fresh
  * PostgreSQL database) and the Bot API double. Everything the Worker and Miniflare print is captured.
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { Redis as IORedis } from "ioredis";
-import { Log, LogLevel, Miniflare } from "miniflare";
+import { Log, LogLevel } from "miniflare";
 import pg from "pg";
 import { LOCAL_BOT_INFO, startLocalServices, type LocalServices } from "../../scripts/lib/local-services.js";
+import { dropDatabase, flushRedisDatabase, recreateDatabase } from "../../scripts/lib/local-storage.js";
+import { buildWorkerBundle, runWorkerBundle } from "../../scripts/lib/worker-bundle.js";
 
-export const REPO_ROOT = resolve(import.meta.dirname, "../..");
 /** Redis database of this suite; flushed before and after. */
 export const REDIS_URL = "redis://127.0.0.1:6379/12";
 /** PostgreSQL database of this suite; dropped and created before, dropped after. */
@@ -86,44 +85,6 @@ export function newSecrets(): Secrets {
   };
 }
 
-async function adminQuery(sql: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
-  await admin.connect();
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.end();
-  }
-}
-
-async function flushRedis(): Promise<void> {
-  const redis = new IORedis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    await redis.flushdb();
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/** `wrangler deploy --dry-run --outdir <dir>`: the exact bundle `npm run deploy` would upload. */
-async function buildBundle(outdir: string): Promise<void> {
-  const wrangler = join(REPO_ROOT, "node_modules", ".bin", "wrangler");
-  await promisify(execFile)(wrangler, ["deploy", "--dry-run", "--outdir", outdir], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1" },
-    timeout: 120_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-}
-
-async function compatibilityDate(): Promise<string> {
-  const toml = await readFile(join(REPO_ROOT, "wrangler.toml"), "utf8");
-  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1];
-  if (date === undefined) throw new Error("no compatibility_date in wrangler.toml");
-  return date;
-}
-
 /** Miniflare's own messages (startup, warnings, a crashed runtime) go to the capture too. */
 class CapturingLog extends Log {
   constructor(private readonly sink: (line: string) => void) {
@@ -153,13 +114,13 @@ export async function startDeployment(): Promise<Deployment> {
     const outdir = await mkdtemp(join(tmpdir(), "mtt-bot-reliability-"));
     cleanups.push(() => rm(outdir, { recursive: true, force: true }));
 
-    await Promise.all([
-      buildBundle(outdir),
-      flushRedis(),
-      adminQuery(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`).then(() => adminQuery(`CREATE DATABASE ${DATABASE}`)),
+    const [bundle] = await Promise.all([
+      buildWorkerBundle(outdir),
+      flushRedisDatabase(REDIS_URL),
+      recreateDatabase(POSTGRES, DATABASE),
     ]);
-    cleanups.push(() => adminQuery(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`));
-    cleanups.push(() => flushRedis());
+    cleanups.push(() => dropDatabase(POSTGRES, DATABASE));
+    cleanups.push(() => flushRedisDatabase(REDIS_URL));
 
     const services: LocalServices = await startLocalServices(
       {},
@@ -187,35 +148,16 @@ export async function startDeployment(): Promise<Deployment> {
       UPSTASH_REDIS_REST_TOKEN: secrets.UPSTASH_REDIS_REST_TOKEN,
     });
 
-    const mainModule = "index.js";
-    const mf = new Miniflare({
-      host: "127.0.0.1",
-      port: 0,
-      cf: false,
-      enableDevRegistry: false,
-      telemetry: { enabled: false },
+    const worker = await runWorkerBundle({
+      name: "mtt-pro-bot",
+      bundlePath: bundle.path,
+      bindings: vars,
+      onLog: (message, level) => logs.push(`[workerd ${level}] ${message}`),
       log: new CapturingLog((line) => logs.push(`[miniflare] ${line}`)),
-      handleStructuredLogs: (entry) => logs.push(`[workerd ${entry.level}] ${entry.message}`),
-      workers: [
-        {
-          config: {
-            name: "mtt-pro-bot",
-            compatibilityDate: await compatibilityDate(),
-            manifest: {
-              mainModule,
-              modules: {
-                [mainModule]: { type: "esm", contents: await readFile(join(outdir, mainModule), "utf8") },
-                [`${mainModule}.map`]: { type: "sourcemap", contents: await readFile(join(outdir, `${mainModule}.map`), "utf8") },
-              },
-            },
-            env: Object.fromEntries(Object.entries(vars).map(([name, value]) => [name, { type: "text" as const, value }])),
-          },
-          dev: {},
-        },
-      ],
+      logRequests: true,
     });
-    cleanups.push(() => mf.dispose());
-    const url = (await mf.ready).origin;
+    cleanups.push(() => worker.dispose());
+    const url = worker.origin;
 
     const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 2 });
     cleanups.push(async () => redis.disconnect());
