@@ -3,6 +3,7 @@ import { COMMANDS } from "../../src/bot/commands.js";
 import { freshUserId, sample, textMessage } from "./fixtures.js";
 import { botApi, callWorker, callWorkerWith, deliver, redisGateway, testRedis, testSql } from "./helpers.js";
 import { TEST_SECRETS } from "./bindings.js";
+import { startEarlyInMinute } from "./rate-window.js";
 
 const sql = testSql();
 const redis = testRedis();
@@ -233,20 +234,26 @@ describe("group chats", () => {
 
 describe("rate limit", () => {
   it("over the limit the user is told once, then ignored", async () => {
+    await startEarlyInMinute();
     const user = freshUserId();
     const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) {
+    const updates = [sample("messageStart", user), ...[1, 2, 3, 4, 5].map((i) => textMessage(user, `hello ${i}`))];
+    // Blocking the bot is not something the user sends: it is recorded even over the limit.
+    updates.push(sample("myChatMemberKicked", user));
+    for (const update of updates) {
       const response = await callWorkerWith({ RATE_LIMIT_PER_MINUTE: "3" }, "/bot/webhook/", {
         method: "POST",
         headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
-        body: JSON.stringify(textMessage(user, `hello ${i}`)),
+        body: JSON.stringify(update),
       });
       statuses.push(response.status);
     }
-    expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200]);
     const texts = await sentTexts(user);
-    expect(texts.filter((t) => t.startsWith("Я не понял"))).toHaveLength(3);
+    expect(texts.filter((t) => t.startsWith("Здравствуйте"))).toHaveLength(1);
+    expect(texts.filter((t) => t.startsWith("Я не понял"))).toHaveLength(2);
     expect(texts.filter((t) => t.startsWith("Вы отправляете сообщения слишком часто"))).toHaveLength(1);
+    expect((await account(user))?.is_blocked).toBe(true);
   });
 });
 

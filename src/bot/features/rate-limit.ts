@@ -8,8 +8,8 @@ const WINDOW_SECONDS = 60;
 const blockedCache = new Map<string, number>();
 
 /**
- * Per-user rate limit with `@upstash/ratelimit`: over the limit, the user is told once per window
- * and then ignored until the window passes.
+ * Per-user rate limit with `@upstash/ratelimit` on messages and button presses: over the limit, the
+ * user is told once per window and then ignored until the window passes.
  * @param redis the Upstash client.
  * @param updatesPerMinute updates one user may send per minute; 0 turns the limit off.
  */
@@ -25,7 +25,8 @@ export function rateLimit(redis: Redis, updatesPerMinute: number): Composer<BotC
   });
   feature.use(async function limitPerUser(ctx, next) {
     const userId = ctx.from?.id;
-    if (userId === undefined) return next();
+    // Only what a user sends is limited: blocking or unblocking the bot must always be recorded.
+    if (userId === undefined || ctx.myChatMember !== undefined) return next();
     const { success } = await limiter.limit(String(userId));
     if (success) return next();
     const firstWarning = await redis.set(`bot:ratelimit-warned:${userId}`, 1, { nx: true, ex: WINDOW_SECONDS });
