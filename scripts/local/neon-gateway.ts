@@ -19,6 +19,7 @@ import type { Duplex } from "node:stream";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { FaultSwitch } from "./fault-switch.js";
 import { listen } from "./listen.js";
 
 export interface NeonGatewayOptions {
@@ -105,15 +106,7 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
   const pools = new Map<string, pg.Pool>();
   const tunnels = new Set<WebSocket>();
   const stats = { requests: 0, connections: 0 };
-  let down = false;
-  // While hanging, /sql requests are held unanswered (a slow Neon); `up` drops them.
-  let hanging = false;
-  const held = new Set<IncomingMessage>();
-  const release = () => {
-    down = hanging = false;
-    for (const req of held) req.socket.destroy();
-    held.clear();
-  };
+  const outage = new FaultSwitch();
 
   const servesAddress = (host: string, port: number): boolean =>
     port === targetPort && sameHost(stripBrackets(host), targetHost);
@@ -201,27 +194,23 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
     const path = new URL(req.url ?? "/", "http://gateway").pathname;
     if (path.startsWith("/__control/")) return handleControl(req, res, path);
     if (path === "/sql") stats.requests++;
-    if (down) return void req.socket.destroy();
-    if (hanging) return void held.add(req);
+    if (outage.intercept(req)) return;
     if (path !== "/sql") return sendJson(res, 404, { message: `no route for ${path}` });
     handleSql(req, res).catch((error: unknown) => sendError(res, error));
   });
 
   function handleControl(req: IncomingMessage, res: ServerResponse, path: string): void {
     const route = `${req.method} ${path}`;
-    if (route === "POST /__control/down") down = true;
-    else if (route === "POST /__control/hang") hanging = true;
-    else if (route === "POST /__control/up") release();
-    else if (route === "POST /__control/stats/reset") Object.assign(stats, { requests: 0, connections: 0 });
-    else if (route !== "GET /__control/stats") return sendJson(res, 404, { message: `no route for ${route}` });
-    sendJson(res, 200, route === "GET /__control/stats" ? stats : { ok: true, down });
+    if (route === "POST /__control/stats/reset") Object.assign(stats, { requests: 0, connections: 0 });
+    else if (route !== "GET /__control/stats" && !outage.control(route)) return sendJson(res, 404, { message: `no route for ${route}` });
+    sendJson(res, 200, route === "GET /__control/stats" ? stats : { ok: true, down: outage.down });
   }
 
   const wss = new WebSocketServer({ noServer: true });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? "/", "http://gateway");
     if (url.pathname === "/v1" || url.pathname === "/v2") stats.connections++;
-    if (down) return void socket.destroy();
+    if (outage.down) return void socket.destroy();
     if (url.pathname !== "/v1" && url.pathname !== "/v2") return rejectUpgrade(socket, 404, "no WebSocket here");
     // `address` is what wsproxy expects; without it (a wsProxy function that omits it) the configured Postgres is meant.
     const address = url.searchParams.get("address");

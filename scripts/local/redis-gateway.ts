@@ -22,6 +22,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { pathToFileURL } from "node:url";
 import { Command, Pipeline, Redis, ReplyError } from "ioredis";
+import { FaultSwitch } from "./fault-switch.js";
 import { listen } from "./listen.js";
 
 export interface RedisGatewayOptions {
@@ -130,15 +131,7 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
   await redis.connect().catch(() => {});
 
   const stats = { requests: 0, commands: 0 };
-  let down = false;
-  // While hanging, requests are held unanswered (a slow Redis); `up` drops them.
-  let hanging = false;
-  const held = new Set<IncomingMessage>();
-  const release = () => {
-    down = hanging = false;
-    for (const req of held) req.socket.destroy();
-    held.clear();
-  };
+  const outage = new FaultSwitch();
   /** sha1 of a script as the client sent it → sha1 of the script Redis actually cached. */
   const rewrittenShas = new Map<string, string>();
 
@@ -260,20 +253,16 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
     const url = new URL(req.url ?? "/", "http://gateway");
     if (url.pathname.startsWith("/__control/")) return handleControl(req, res, url);
     stats.requests++;
-    if (down) return void req.socket.destroy();
-    if (hanging) return void held.add(req);
+    if (outage.intercept(req)) return;
     handle(req, res, url).catch((error: unknown) => sendError(res, error));
   });
 
   function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): void {
     if (!authorized(req, url)) return sendJson(res, 401, { error: UNAUTHORIZED });
     const route = `${req.method} ${url.pathname}`;
-    if (route === "POST /__control/down") down = true;
-    else if (route === "POST /__control/hang") hanging = true;
-    else if (route === "POST /__control/up") release();
-    else if (route === "POST /__control/stats/reset") Object.assign(stats, { requests: 0, commands: 0 });
-    else if (route !== "GET /__control/stats") return sendJson(res, 404, { error: `no route for ${route}` });
-    sendJson(res, 200, route === "GET /__control/stats" ? stats : { ok: true, down });
+    if (route === "POST /__control/stats/reset") Object.assign(stats, { requests: 0, commands: 0 });
+    else if (route !== "GET /__control/stats" && !outage.control(route)) return sendJson(res, 404, { error: `no route for ${route}` });
+    sendJson(res, 200, route === "GET /__control/stats" ? stats : { ok: true, down: outage.down });
   }
 
   const { port, origin } = await listen(server, options.port, listenHost);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import pg from "pg";
 import { expect } from "vitest";
+import { dropDatabase as dropScratchDatabase, recreateDatabase } from "../../../scripts/lib/local-storage.js";
 
 /** The repository root (scripts are run by absolute path, from any working directory). */
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -122,27 +123,15 @@ export function expectNoLeak(result: Pick<ScriptResult, "stdout" | "stderr">, se
   expect(output).not.toMatch(/^\s+at .+[:(]/m);
 }
 
-async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
-  await client.connect();
-  try {
-    return await run(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /** Creates an empty database and returns its URL. */
 export async function createDatabase(name: string): Promise<string> {
-  await admin(async (client) => {
-    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${name}`);
-  });
+  await recreateDatabase(POSTGRES, name);
   return `${POSTGRES}/${name}`;
 }
 
+/** Drops a database made by `createDatabase`. */
 export async function dropDatabase(name: string): Promise<void> {
-  await admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  await dropScratchDatabase(POSTGRES, name);
 }
 
 /** Runs one query against a database. */
