@@ -1,6 +1,7 @@
 import type { Bot } from "grammy";
 import { createBot } from "./bot/index.js";
-import type { BotContext } from "./bot/context.js";
+import type { BotContext, SessionData } from "./bot/context.js";
+import { UpstashSessionStorage } from "./bot/session-storage.js";
 import { createDb, type Db } from "./clients/db.js";
 import { createRedis, type Redis } from "./clients/redis.js";
 import { parseWorkerConfig, secretsOf, type WorkerConfig } from "./config.js";
@@ -19,6 +20,8 @@ export interface Runtime {
   bot: Bot<BotContext>;
   /** Which updates already changed what the user sees; such an update is never redelivered. */
   visibleEffects: VisibleEffects;
+  /** The bot's session storage, so an update's session can be read in the same round trip as its claim. */
+  sessions: UpstashSessionStorage<SessionData>;
   ledger: UpdateLedger;
   /** Resolves once the bot knows who it is (`TELEGRAM_BOT_INFO`, or one `getMe` per isolate). */
   botReady(): Promise<void>;
@@ -34,7 +37,8 @@ function createRuntime(config: WorkerConfig): Runtime {
   const db = createDb(config.database);
   const webhookReplyMethods = config.webhookReplyMethods;
   const visibleEffects = new VisibleEffects(webhookReplyMethods);
-  const bot = createBot({ config, redis, db, logger, webhookReplyMethods, visibleEffects });
+  const sessions = new UpstashSessionStorage<SessionData>(redis);
+  const bot = createBot({ config, redis, db, logger, webhookReplyMethods, visibleEffects, sessionStorage: sessions });
   // A claim outlives the handler deadline, so a slow handler is never run twice at once.
   const ledger = new UpdateLedger(redis, config.handlerTimeoutMs + 30_000);
   let initializing: Promise<void> | undefined;
@@ -52,7 +56,7 @@ function createRuntime(config: WorkerConfig): Runtime {
     );
     return initializing;
   };
-  return { config, logger, redis, db, bot, visibleEffects, ledger, botReady };
+  return { config, logger, redis, db, bot, visibleEffects, sessions, ledger, botReady };
 }
 
 /**

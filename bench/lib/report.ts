@@ -77,7 +77,7 @@ export function renderMarkdown(results: Results): string {
   out.push("");
   out.push(
     "- **our Worker**: the production bundle, full path — secret check, body checks, exactly-once ledger in Redis (claim + done: 2 round trips), " +
-      "grammY with every feature, session read from Redis (written only when it changed), Neon upsert on /start, sendMessage to the Bot API double, one JSON log line.",
+      "grammY with every feature, session read from Redis in the claim's round trip (written only when it changed), Neon upsert on /start, sendMessage to the Bot API double, one JSON log line.",
   );
   out.push(
     "- **no ledger, no sessions**: the same handlers, clients, configuration and Bot construction (`botFeatures` with the session storage swapped for one that " +

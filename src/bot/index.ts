@@ -1,4 +1,4 @@
-import { Bot, session, type Middleware } from "grammy";
+import { Bot, session, type Context, type Middleware } from "grammy";
 import type { BotConfig } from "../config.js";
 import type { Db } from "../clients/db.js";
 import type { Redis } from "../clients/redis.js";
@@ -28,6 +28,13 @@ export interface CreateBotOptions {
   webhookReplyMethods?: ReadonlySet<string>;
   /** Records updates whose Bot API calls took effect (the Worker's failure policy reads it). */
   visibleEffects?: VisibleEffects;
+  /** Where sessions live; by default a new `UpstashSessionStorage` over `redis`. */
+  sessionStorage?: UpstashSessionStorage<SessionData>;
+}
+
+/** The session key of an update: its chat (grammY's default, named so the Worker can preload it). */
+export function sessionKeyOf(ctx: Context): string | undefined {
+  return ctx.chatId?.toString();
 }
 
 /** One feature of the bot, named so the Worker and the polling script can be compared. */
@@ -56,7 +63,8 @@ export function botFeatures(options: CreateBotOptions): BotFeature[] {
       name: "session",
       middleware: session<SessionData, BotContext>({
         initial: () => ({}),
-        storage: new UpstashSessionStorage<SessionData>(options.redis),
+        getSessionKey: sessionKeyOf,
+        storage: options.sessionStorage ?? new UpstashSessionStorage<SessionData>(options.redis),
       }),
     },
     { name: "i18n", middleware: i18n },

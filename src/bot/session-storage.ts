@@ -12,13 +12,17 @@ export interface UpstashSessionStorageOptions {
 /**
  * A grammY `StorageAdapter` over Upstash Redis: JSON values, a key prefix and a TTL.
  * grammY writes a session back whenever a handler read it; a write that would store exactly what was
- * just read is skipped, which saves a Redis round trip on most updates.
+ * just read is skipped, which saves a Redis round trip on most updates. A value fetched together with
+ * other work (the Worker reads it in the same round trip as the update's claim) can be handed over with
+ * `preload`, so the read costs no round trip of its own.
  */
 export class UpstashSessionStorage<T> implements StorageAdapter<T> {
   private readonly prefix: string;
   private readonly ttlSeconds: number;
   /** JSON of the value last read per key, until the write that follows it. */
   private readonly lastRead = new Map<string, string>();
+  /** Values fetched ahead of the read, per key, until that read. */
+  private readonly preloaded = new Map<string, T | null>();
 
   constructor(
     private readonly redis: Redis,
@@ -28,8 +32,27 @@ export class UpstashSessionStorage<T> implements StorageAdapter<T> {
     this.ttlSeconds = options.ttlSeconds ?? 30 * 24 * 60 * 60;
   }
 
+  /** The Redis key that holds the session of `key`. */
+  redisKey(key: string): string {
+    return this.prefix + key;
+  }
+
+  /**
+   * Hands over the value of `redisKey(key)` fetched just now, for the next read of `key`.
+   * @returns a function that drops what is left of it (call it once the update is handled).
+   */
+  preload(key: string, value: T | null): () => void {
+    this.preloaded.set(key, value);
+    return () => {
+      this.preloaded.delete(key);
+      this.lastRead.delete(key);
+    };
+  }
+
   async read(key: string): Promise<T | undefined> {
-    const value = (await this.redis.get<T>(this.prefix + key)) ?? undefined;
+    const preloaded = this.preloaded.get(key);
+    const value = (preloaded !== undefined ? preloaded : await this.redis.get<T>(this.prefix + key)) ?? undefined;
+    this.preloaded.delete(key);
     if (value !== undefined) this.lastRead.set(key, JSON.stringify(value));
     return value;
   }

@@ -87,6 +87,7 @@ webhook.post("/webhook", withRuntime, sourceGuard, secretGuard, sizeGuard, async
     {
       bot: runtime.bot,
       visibleEffects: runtime.visibleEffects,
+      sessions: runtime.sessions,
       ledger: runtime.ledger,
       logger: runtime.logger,
       botReady: runtime.botReady,

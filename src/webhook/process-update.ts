@@ -1,6 +1,8 @@
-import { BotError, type Bot } from "grammy";
+import { BotError, Context, type Bot } from "grammy";
 import type { Update } from "grammy/types";
-import type { BotContext } from "../bot/context.js";
+import type { BotContext, SessionData } from "../bot/context.js";
+import { sessionKeyOf } from "../bot/index.js";
+import type { UpstashSessionStorage } from "../bot/session-storage.js";
 import type { VisibleEffects } from "../bot/visible-effects.js";
 import { isRetryableTelegramError } from "../clients/telegram-errors.js";
 import { DeadlineExceededError, withDeadline } from "../lib/deadline.js";
@@ -31,6 +33,8 @@ export interface UpdateProcessor {
   bot: Bot<BotContext>;
   /** The bot's record of updates that already changed what the user sees. */
   visibleEffects: VisibleEffects;
+  /** The bot's session storage: the update's session is read in the same round trip as its claim. */
+  sessions: UpstashSessionStorage<SessionData>;
   ledger: UpdateLedger;
   logger: Logger;
   botReady(): Promise<void>;
@@ -57,18 +61,22 @@ function dependencyOf(error: unknown): string {
  * the deadline, then record the result so a redelivery is answered without running anything.
  */
 export async function processUpdate(processor: UpdateProcessor, update: Update): Promise<Outcome> {
-  const { bot, ledger, logger, timeoutMs } = processor;
+  const { bot, ledger, logger, sessions, timeoutMs } = processor;
   const updateId = update.update_id;
   let claimed;
+  let sessionKey: string | undefined;
   try {
     await processor.botReady();
-    claimed = await ledger.claim(updateId);
+    sessionKey = sessionKeyOf(new Context(update, bot.api, bot.botInfo));
+    claimed = await ledger.claim(updateId, sessionKey === undefined ? undefined : sessions.redisKey(sessionKey));
   } catch (error) {
     logger.warn("update not claimed", { update_id: updateId, ...errorFields(error) });
     return { kind: "retry", dependency: dependencyOf(error) };
   }
   if (claimed.state !== "claimed") return { kind: claimed.state === "done" ? "duplicate" : "in_progress" };
   const { claim } = claimed;
+  const dropPreloaded =
+    sessionKey === undefined ? undefined : sessions.preload(sessionKey, claimed.alongside as SessionData | null);
 
   let reply: string | undefined;
   const handling = bot.handleUpdate(update, {
@@ -82,6 +90,8 @@ export async function processUpdate(processor: UpdateProcessor, update: Update):
     if (!(error instanceof DeadlineExceededError)) return settleFailure(processor, update, claim, error);
     processor.waitUntil(settleLate(processor, update, claim, handling, () => reply));
     return { kind: "timeout" };
+  } finally {
+    dropPreloaded?.();
   }
   await complete(logger, updateId, claim);
   return { kind: "handled", reply };

@@ -37,8 +37,11 @@ export interface UpdateClaim {
   fail(record: FailedUpdateRecord): Promise<void>;
 }
 
-/** The outcome of trying to claim an update. */
-export type ClaimResult = { state: "claimed"; claim: UpdateClaim } | { state: "done" } | { state: "in_progress" };
+/** The outcome of trying to claim an update; `alongside` is the value of the key read with the claim. */
+export type ClaimResult =
+  | { state: "claimed"; claim: UpdateClaim; alongside: unknown }
+  | { state: "done" }
+  | { state: "in_progress" };
 
 /**
  * Exactly-once bookkeeping of Telegram updates in Redis, keyed by `update_id`.
@@ -54,14 +57,21 @@ export class UpdateLedger {
     private readonly leaseMs: number,
   ) {}
 
-  /** Claims an update in one round trip, or reports that it is done or being handled. */
-  async claim(updateId: number): Promise<ClaimResult> {
+  /**
+   * Claims an update in one round trip, or reports that it is done or being handled.
+   * @param alongside a key whose value the handler will need, read in the same round trip.
+   */
+  async claim(updateId: number, alongside?: string): Promise<ClaimResult> {
     const key = updateKey(updateId);
     const owner = `lease:${crypto.randomUUID()}`;
-    const previous = await this.redis.set<string>(key, owner, { nx: true, px: this.leaseMs, get: true });
+    const lease = { nx: true, px: this.leaseMs, get: true } as const;
+    const [previous, value] =
+      alongside === undefined
+        ? [await this.redis.set<string>(key, owner, lease), null]
+        : await this.redis.pipeline().set<string>(key, owner, lease).get(alongside).exec<[string | null, unknown]>();
     if (previous === DONE) return { state: "done" };
     if (previous !== null) return { state: "in_progress" };
-    return { state: "claimed", claim: this.claimOf(key, owner) };
+    return { state: "claimed", claim: this.claimOf(key, owner), alongside: value };
   }
 
   private claimOf(key: string, owner: string): UpdateClaim {
