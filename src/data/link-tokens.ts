@@ -7,12 +7,12 @@ function linkTokenKey(token: string): string {
   return `bot:link-token:${token}`;
 }
 
-/** Marks the token as redeemed by ARGV[1], unless another user redeemed it; returns its web account. */
+/** Marks the token as redeemed by the delivery ARGV[1], unless another one did; returns its web account. */
 const REDEEM = `
 local stored = redis.call("GET", KEYS[1])
 if not stored then return nil end
 local token = cjson.decode(stored)
-if token.redeemedBy and tostring(token.redeemedBy) ~= ARGV[1] then return nil end
+if token.redeemedBy and token.redeemedBy ~= ARGV[1] then return nil end
 token.redeemedBy = ARGV[1]
 redis.call("SET", KEYS[1], cjson.encode(token), "KEEPTTL")
 return token.webUserId`;
@@ -37,12 +37,13 @@ export class LinkTokenStore {
   }
 
   /**
-   * Redeems a live token for one Telegram user, atomically: the first user to redeem it owns it, and
-   * only that user can redeem it again (a redelivered update after a failure), until it expires.
-   * @returns the web account to link, or undefined for an unknown, expired or someone else's token.
+   * Redeems a live token, atomically and once: the update that first redeems it owns it, and only a
+   * redelivery of that same update (after a failure further on) can redeem it again, until it expires.
+   * @returns the web account to link, or undefined for an unknown, expired or already used token.
    */
-  async redeem(token: string, telegramUserId: number): Promise<number | undefined> {
-    const webUserId = await this.redis.eval<[string], number | null>(REDEEM, [linkTokenKey(token)], [String(telegramUserId)]);
+  async redeem(token: string, redeemer: { telegramUserId: number; updateId: number }): Promise<number | undefined> {
+    const delivery = `${redeemer.telegramUserId}:${redeemer.updateId}`;
+    const webUserId = await this.redis.eval<[string], number | null>(REDEEM, [linkTokenKey(token)], [delivery]);
     return webUserId ?? undefined;
   }
 }

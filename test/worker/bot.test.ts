@@ -111,6 +111,11 @@ describe("link → /me → /unlink, starting from a token made by the internal A
 
     await deliver(textMessage(user, "/me"));
     expect((await sentTexts(user)).at(-1)).toBe("Ваш Telegram ещё не привязан. Воспользуйтесь ссылкой в MTT Pro.");
+
+    // The token was used up: the same user cannot link with it again.
+    await deliver(textMessage(user, `/start link_${issued.token}`));
+    expect((await sentTexts(user)).at(-1)).toBe("Ссылка устарела или уже использована. Откройте MTT Pro и создайте новую.");
+    expect((await account(user))?.web_user_id).toBeNull();
   });
 
   it("a reply that fails after the link is stored: the redelivery still links and says so", async () => {

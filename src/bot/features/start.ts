@@ -17,8 +17,9 @@ start.chatType("private").command("start", async (ctx) => {
     return;
   }
   const token = LINK_PAYLOAD.exec(payload)?.[1];
-  // Redeeming is repeatable by the same user, so a redelivery after a failure below still links.
-  const webUserId = token === undefined ? undefined : await linkTokens.redeem(token, ctx.from.id);
+  // A redelivery of this update may redeem the token again, so a failure below does not lose the link.
+  const redeemer = { telegramUserId: ctx.from.id, updateId: ctx.update.update_id };
+  const webUserId = token === undefined ? undefined : await linkTokens.redeem(token, redeemer);
   if (webUserId === undefined) {
     await accounts.upsert(profile);
     await ctx.reply(ctx.t("link_invalid"));
