@@ -4,6 +4,7 @@ import { createMiddleware } from "hono/factory";
 import { ipRestriction } from "hono/ip-restriction";
 import { timingSafeEqual } from "hono/utils/buffer";
 import type { Update } from "grammy/types";
+import { createLogger } from "../lib/logger.js";
 import type { AppEnv } from "../types.js";
 import { processUpdate, updateTypeOf, type Outcome } from "../webhook/process-update.js";
 import { withRuntime } from "./with-runtime.js";
@@ -75,11 +76,27 @@ function respond(c: Context<AppEnv>, outcome: Outcome): Response {
   }
 }
 
+/** Logs without a runtime: lines about rejected requests carry nothing secret to redact. */
+const requestLogger = createLogger([]);
+
+/**
+ * One JSON line per webhook request, rejected ones included (a flood of bad secrets shows in the logs):
+ * `update_id`, update type and outcome once the body is an update, always status and duration.
+ */
+const logRequest = createMiddleware<AppEnv>(async function logRequest(c, next) {
+  const started = Date.now();
+  await next();
+  const status = c.res.status;
+  const fields = c.get("webhookLog") ?? { outcome: status >= 500 ? "error" : "rejected", method: c.req.method };
+  (c.get("runtime")?.logger ?? requestLogger).info("webhook", { ...fields, status, duration_ms: Date.now() - started });
+});
+
 /** `POST /webhook/`: Telegram updates into grammY, answered by Telegram's retry rules. */
 export const webhook = new Hono<AppEnv>();
 
+webhook.use("/webhook", logRequest);
+
 webhook.post("/webhook", withRuntime, sourceGuard, secretGuard, sizeGuard, async function handleWebhook(c) {
-  const started = Date.now();
   const update = await readUpdate(c);
   if (update === undefined) return c.json({ error: "invalid_update" }, 400);
   const runtime = c.var.runtime;
@@ -96,15 +113,8 @@ webhook.post("/webhook", withRuntime, sourceGuard, secretGuard, sizeGuard, async
     },
     update,
   );
-  const response = respond(c, outcome);
-  runtime.logger.info("webhook", {
-    update_id: update.update_id,
-    update_type: updateTypeOf(update),
-    outcome: outcome.kind,
-    status: response.status,
-    duration_ms: Date.now() - started,
-  });
-  return response;
+  c.set("webhookLog", { update_id: update.update_id, update_type: updateTypeOf(update), outcome: outcome.kind });
+  return respond(c, outcome);
 });
 
 webhook.all("/webhook", (c) => {

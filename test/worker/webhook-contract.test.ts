@@ -1,8 +1,8 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TEST_SECRETS } from "./bindings.js";
 import { freshUpdateId, sample } from "./fixtures.js";
 import { FAILED_UPDATES_KEY } from "../../src/webhook/update-ledger.js";
-import { botApi, callWorker, deliver, redisGateway, testRedis } from "./helpers.js";
+import { botApi, callWorker, callWorkerWith, deliver, redisGateway, testRedis } from "./helpers.js";
 
 beforeEach(async () => {
   await botApi.reset();
@@ -113,5 +113,30 @@ describe("POST /bot/webhook/ routing", () => {
     expect(await botApi.calls()).toEqual([]);
     const failed = await testRedis().lrange<{ update_id: number }>(FAILED_UPDATES_KEY, 0, 50);
     expect(failed.map((entry) => entry.update_id)).not.toContain(updateId);
+  });
+});
+
+describe("every webhook request gets one log line", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  const presentedSecret = "a-wrong-secret-that-must-not-be-logged";
+  it.each([
+    ["a wrong secret", () => deliver(sample("messageStart"), { secret: presentedSecret }), 401, "rejected"],
+    ["a body that is not an update", () => deliver("{not json"), 400, "rejected"],
+    ["another method", () => callWorker("/bot/webhook/", { method: "GET" }), 405, "rejected"],
+    ["a body over 1 MiB", () => deliver("x".repeat(1024 * 1024 + 1)), 413, "rejected"],
+    ["a broken configuration", () => callWorkerWith({ TELEGRAM_BOT_TOKEN: undefined }, "/bot/webhook/", { method: "POST", body: "{}" }), 500, "error"],
+  ])("%s: status and outcome, nothing of the request's secrets", async (_case, send, status, outcome) => {
+    const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    expect((await send()).status).toBe(status);
+    const lines = log.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, unknown>);
+    const requestLines = lines.filter((line) => line.msg === "webhook");
+    expect(requestLines).toHaveLength(1);
+    expect(requestLines[0]).toMatchObject({ level: "info", outcome, status });
+    expect(requestLines[0]?.duration_ms).toBeTypeOf("number");
+    const raw = log.mock.calls.flat().join("\n");
+    for (const secret of [presentedSecret, ...Object.values(TEST_SECRETS)]) expect(raw).not.toContain(secret);
   });
 });
