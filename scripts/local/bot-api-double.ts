@@ -7,12 +7,10 @@
  * HTTP statuses, and Telegram's own wording for the errors a bot is most likely to provoke.
  * Every token it accepts is the same bot, sharing one state.
  *
- * Run directly (`tsx scripts/local/bot-api-double.ts`) it listens on `BOT_API_DOUBLE_PORT`
- * (default 8081) for the token in `TELEGRAM_BOT_TOKEN`. Tests that cannot call the exported API
- * (the Worker runs inside workerd) steer it through the `/__control/...` HTTP endpoints.
+ * `npm run local:services` starts it. Tests that cannot call the exported API (the Worker runs
+ * inside workerd) steer it through the `/__control/...` HTTP endpoints.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { pathToFileURL } from "node:url";
 import { listen } from "./listen.js";
 
 /** One request that reached the double under a Bot API path (control endpoints are not recorded). */
@@ -956,29 +954,4 @@ export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<B
         setImmediate(() => server.closeAllConnections());
       }),
   };
-}
-
-// ---------------------------------------------------------------- command line
-
-/** The bot as `shared/telegram/getMe.json` describes it. */
-const DEFAULT_BOT_INFO = {
-  id: 7000000001,
-  is_bot: true,
-  first_name: "MTT Pro",
-  username: "mtt_pro_bot",
-  can_join_groups: true,
-  can_read_all_group_messages: false,
-  supports_inline_queries: false,
-  can_connect_to_business: false,
-  has_main_web_app: false,
-};
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const double = await startBotApiDouble({
-    tokens: [process.env.TELEGRAM_BOT_TOKEN || "123456:local-dev-token"],
-    botInfo: DEFAULT_BOT_INFO,
-    port: Number(process.env.BOT_API_DOUBLE_PORT || 8081),
-  });
-  console.log(JSON.stringify({ msg: "bot api double listening", url: double.url }));
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void double.close());
 }

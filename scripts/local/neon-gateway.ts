@@ -16,7 +16,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { pathToFileURL } from "node:url";
 import pg from "pg";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { FaultSwitch } from "./fault-switch.js";
@@ -418,15 +417,4 @@ function stripBrackets(host: string): string {
 
 function sameHost(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase() || (LOOPBACK.has(a.toLowerCase()) && LOOPBACK.has(b.toLowerCase()));
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const gateway = await startNeonGateway({
-    port: Number(process.env.NEON_GATEWAY_PORT ?? 4444),
-    ...(process.env.POSTGRES_URL ? { postgresUrl: process.env.POSTGRES_URL } : {}),
-  });
-  console.log(JSON.stringify({ msg: "neon gateway listening", http: gateway.httpEndpoint, ws: gateway.wsProxy }));
-  const shutdown = () => void gateway.close().then(() => process.exit(0));
-  process.once("SIGINT", shutdown);
-  process.once("SIGTERM", shutdown);
 }

@@ -20,7 +20,6 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { pathToFileURL } from "node:url";
 import { Command, Pipeline, Redis, ReplyError } from "ioredis";
 import { FaultSwitch } from "./fault-switch.js";
 import { listen } from "./listen.js";
@@ -420,16 +419,4 @@ function sha1(data: Buffer): string {
 // Equal-length digests, so the comparison is constant-time whatever the token's length.
 function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const gateway = await startRedisGateway({
-    token: process.env.UPSTASH_REDIS_REST_TOKEN || "local-dev-token",
-    port: Number(process.env.REDIS_GATEWAY_PORT ?? 8079),
-    ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
-  });
-  console.log(JSON.stringify({ msg: "redis gateway listening", url: gateway.url }));
-  const shutdown = () => void gateway.close().then(() => process.exit(0));
-  process.once("SIGINT", shutdown);
-  process.once("SIGTERM", shutdown);
 }

@@ -279,22 +279,27 @@ describe("control endpoints", () => {
   });
 });
 
-describe("run as a script", () => {
-  it("prints one JSON line with its endpoints and serves queries", async () => {
+describe("started by npm run local:services", () => {
+  it("--json prints its endpoint on one line and the endpoint serves queries", async () => {
     const root = fileURLToPath(new URL("../..", import.meta.url));
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/local/neon-gateway.ts"], {
-      cwd: root,
-      env: { ...process.env, NEON_GATEWAY_PORT: "0" },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "scripts/local/start.ts",
+        "--json",
+        ...["--redis-port", "0", "--neon-port", "0", "--bot-api-port", "0", "--postgres-url", DATABASE_URL],
+      ],
+      { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
+    );
     const exited = new Promise((resolve) => child.once("exit", resolve));
     try {
       const first = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
-      const started = JSON.parse(String(first.value)) as { msg: string; http: string; ws: string };
-      expect(started.msg).toBe("neon gateway listening");
-      expect(started.http).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/sql$/);
-      expect(started.ws).toMatch(/^127\.0\.0\.1:\d+\/v1$/);
-      const res = await fetch(started.http, {
+      const vars = JSON.parse(String(first.value)) as Record<string, string>;
+      expect(vars.DATABASE_URL).toBe(DATABASE_URL);
+      expect(vars.NEON_HTTP_ENDPOINT).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/sql$/);
+      const res = await fetch(vars.NEON_HTTP_ENDPOINT ?? "", {
         method: "POST",
         headers: { "Neon-Connection-String": DATABASE_URL, "Neon-Raw-Text-Output": "true", "Neon-Array-Mode": "true" },
         body: JSON.stringify({ query: "SELECT $1::int + 1 AS n", params: ["41"] }),
