@@ -1,4 +1,5 @@
 import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { timingSafeEqual } from "hono/utils/buffer";
 import * as v from "valibot";
@@ -10,18 +11,25 @@ import { withRuntime } from "./with-runtime.js";
 
 /** Longest wait for Telegram's `retry_after` within one notify request; longer ones are reported. */
 const MAX_RETRY_AFTER_SECONDS = 5;
+/** A notification is at most 4096 characters; anything far larger is not a request from Django. */
+const MAX_REQUEST_BYTES = 64 * 1024;
+/** valibot reports a missing field with the message of the object schema. */
+const MISSING = "is required";
 
 const userId = v.pipe(
   v.number("must be a number"),
   v.safeInteger("must be an integer"),
   v.minValue(1, "must be positive"),
 );
-const linkTokenRequest = v.object({ user_id: userId });
-const notifyRequest = v.object({
-  user_id: userId,
-  text: v.pipe(v.string("must be a string"), v.minLength(1, "must not be empty"), v.maxLength(4096, "must be at most 4096 characters")),
-  parse_mode: v.optional(v.picklist(["HTML", "MarkdownV2", "Markdown"], "must be HTML, MarkdownV2 or Markdown")),
-});
+const linkTokenRequest = v.object({ user_id: userId }, MISSING);
+const notifyRequest = v.object(
+  {
+    user_id: userId,
+    text: v.pipe(v.string("must be a string"), v.minLength(1, "must not be empty"), v.maxLength(4096, "must be at most 4096 characters")),
+    parse_mode: v.optional(v.picklist(["HTML", "MarkdownV2", "Markdown"], "must be HTML, MarkdownV2 or Markdown")),
+  },
+  MISSING,
+);
 
 /** Django calls these with `Authorization: Bearer <BOT_INTERNAL_API_TOKEN>`, compared in constant time. */
 const internalAuth = createMiddleware<AppEnv>(async function internalAuth(c, next) {
@@ -35,11 +43,14 @@ async function parseBody<S extends v.GenericSchema>(
   c: Context<AppEnv>,
   schema: S,
 ): Promise<{ data: v.InferOutput<S> } | { response: Response }> {
-  const body = await c.req.json().catch(() => undefined);
+  const invalid = (fields: Readonly<Record<string, readonly string[] | undefined>>) => ({
+    response: c.json({ error: "invalid_request", fields }, 400),
+  });
+  const body: unknown = await c.req.json().catch(() => undefined);
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return invalid({ body: ["must be a JSON object"] });
   const result = v.safeParse(schema, body);
   if (result.success) return { data: result.output };
-  const fields = v.flatten(result.issues).nested ?? {};
-  return { response: c.json({ error: "invalid_request", fields }, 400) };
+  return invalid(v.flatten(result.issues).nested ?? {});
 }
 
 /** Per-chat outcome of a notification. */
@@ -52,9 +63,12 @@ export type DeliveryResult =
 /** Internal API for the Django backend: link tokens and notifications. */
 export const internal = new Hono<AppEnv>();
 
-internal.use(withRuntime, internalAuth);
+const sizeGuard = bodyLimit({
+  maxSize: MAX_REQUEST_BYTES,
+  onError: (c) => c.json({ error: "payload_too_large" }, 413),
+});
 
-internal.post("/link-tokens", async function issueLinkToken(c) {
+internal.post("/link-tokens", withRuntime, internalAuth, sizeGuard, async function issueLinkToken(c) {
   const parsed = await parseBody(c, linkTokenRequest);
   if ("response" in parsed) return parsed.response;
   const { redis, bot, botReady } = c.var.runtime;
@@ -70,7 +84,7 @@ internal.post("/link-tokens", async function issueLinkToken(c) {
   );
 });
 
-internal.post("/notify", async function notify(c) {
+internal.post("/notify", withRuntime, internalAuth, sizeGuard, async function notify(c) {
   const parsed = await parseBody(c, notifyRequest);
   if ("response" in parsed) return parsed.response;
   const { db, bot } = c.var.runtime;

@@ -49,20 +49,44 @@ describe("POST /bot/internal/link-tokens", () => {
   });
 
   it.each([
-    [{}, "user_id"],
-    [{ user_id: "5" }, "user_id"],
-    [{ user_id: 0 }, "user_id"],
-    [{ user_id: 1.5 }, "user_id"],
-  ])("%j → 400 with a field error", async (body, field) => {
+    [{}, "is required"],
+    [{ user_id: "5" }, "must be a number"],
+    [{ user_id: 0 }, "must be positive"],
+    [{ user_id: 1.5 }, "must be an integer"],
+  ])("%j → 400 with the field's error", async (body, message) => {
     const response = await post("/bot/internal/link-tokens", body);
     expect(response.status).toBe(400);
-    const json = (await response.json()) as { error: string; fields: Record<string, string[]> };
-    expect(json.error).toBe("invalid_request");
-    expect(Object.keys(json.fields)).toContain(field);
+    expect(await response.json()).toEqual({ error: "invalid_request", fields: { user_id: [message] } });
   });
 
-  it("a non-JSON body → 400", async () => {
-    expect((await post("/bot/internal/link-tokens", "{oops")).status).toBe(400);
+  it.each([
+    ["not JSON", "{oops"],
+    ["a JSON array", "[5]"],
+    ["empty", ""],
+  ])("a body that is %s → 400 naming the body", async (_case, body) => {
+    const response = await post("/bot/internal/link-tokens", body);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: "invalid_request", fields: { body: ["must be a JSON object"] } });
+  });
+
+  it("a body over 64 KiB → 413", async () => {
+    const response = await post("/bot/internal/notify", { user_id: 1, text: "x".repeat(70_000) });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({ error: "payload_too_large" });
+  });
+});
+
+describe("other paths under /bot/internal", () => {
+  it.each([
+    ["POST", "/bot/internal/unknown"],
+    ["GET", "/bot/internal/notify"],
+    ["GET", "/bot/internal"],
+  ])("%s %s → 404 JSON, with or without a token", async (method, path) => {
+    for (const headers of [{}, auth]) {
+      const response = await callWorker(path, { method, headers });
+      expect(response.status).toBe(404);
+      expect(await response.json()).toEqual({ error: "not_found" });
+    }
   });
 });
 
