@@ -2,7 +2,7 @@ import type { UserFromGetMe } from "grammy/types";
 import * as v from "valibot";
 
 /** Telegram's rule for `secret_token`: 1–256 characters of A-Z a-z 0-9 _ -. */
-export const WEBHOOK_SECRET_PATTERN = /^[A-Za-z0-9_-]{1,256}$/;
+const WEBHOOK_SECRET_PATTERN = /^[A-Za-z0-9_-]{1,256}$/;
 const BOT_TOKEN_PATTERN = /^\d+:[A-Za-z0-9_-]+$/;
 
 /** Thrown when a variable is missing or malformed; names the variable, never its value. */
@@ -24,7 +24,8 @@ const onOff = v.optional(v.picklist(["on", "off"]), "off");
 const variables = {
   TELEGRAM_BOT_TOKEN: [v.pipe(v.string(), v.regex(BOT_TOKEN_PATTERN)), "a bot token like 123456:ABC-def"],
   TELEGRAM_WEBHOOK_SECRET: [v.pipe(v.string(), v.regex(WEBHOOK_SECRET_PATTERN)), "1-256 characters of A-Z a-z 0-9 _ -"],
-  TELEGRAM_WEBHOOK_URL: [v.optional(httpUrl), "an https URL"],
+  // Read by the webhook scripts only, which also check that it is https on a port Telegram allows.
+  TELEGRAM_WEBHOOK_URL: [v.optional(httpUrl), "a URL"],
   TELEGRAM_BOT_INFO: [
     v.optional(
       v.pipe(
@@ -87,7 +88,6 @@ export interface BotConfig {
 /** Everything the Worker needs. */
 export interface WorkerConfig extends BotConfig {
   webhookSecret: string;
-  webhookUrl: string | undefined;
   ipAllowlist: boolean;
   internalApiToken: string;
   handlerTimeoutMs: number;
@@ -120,7 +120,6 @@ export function parseWorkerConfig(env: object): WorkerConfig {
   return {
     ...parseBotConfig(env),
     webhookSecret: readVariable(env, "TELEGRAM_WEBHOOK_SECRET"),
-    webhookUrl: readVariable(env, "TELEGRAM_WEBHOOK_URL"),
     ipAllowlist: readVariable(env, "TELEGRAM_IP_ALLOWLIST") === "on",
     internalApiToken: readVariable(env, "BOT_INTERNAL_API_TOKEN"),
     handlerTimeoutMs: readVariable(env, "WEBHOOK_HANDLER_TIMEOUT_MS"),

@@ -8,5 +8,3 @@ export const COMMANDS = [
   { command: "unlink", description: "cmd_unlink" },
   { command: "language", description: "cmd_language" },
 ] as const satisfies readonly { command: string; description: MessageKey }[];
-
-export type CommandName = (typeof COMMANDS)[number]["command"];

@@ -37,7 +37,7 @@ export function sessionKeyOf(ctx: Context): string | undefined {
   return ctx.chatId?.toString();
 }
 
-/** One feature of the bot, named so the Worker and the polling script can be compared. */
+/** One feature of the bot, named so a variant (the benchmark's bot without sessions) can swap one out. */
 export interface BotFeature {
   name: string;
   middleware: Middleware<BotContext>;

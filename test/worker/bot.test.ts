@@ -259,6 +259,20 @@ describe("rate limit", () => {
     expect(texts.filter((t) => t.startsWith("Я не понял"))).toHaveLength(2);
     expect(texts.filter((t) => t.startsWith("Вы отправляете сообщения слишком часто"))).toHaveLength(1);
     expect((await account(user))?.is_blocked).toBe(true);
+
+    // A button pressed over the limit is answered (it would spin otherwise) and does nothing else.
+    const press = callback(user, "lang:en");
+    const answered = await callWorkerWith({ RATE_LIMIT_PER_MINUTE: "3" }, "/bot/webhook/", {
+      method: "POST",
+      headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
+      body: JSON.stringify(press),
+    });
+    expect(await answered.json()).toEqual({
+      method: "answerCallbackQuery",
+      callback_query_id: press.callback_query.id,
+      text: "Вы отправляете сообщения слишком часто. Подождите немного.",
+    });
+    expect(await botApi.callsFor(user, "editMessageText")).toEqual([]);
   });
 });
 

@@ -9,7 +9,8 @@ const blockedCache = new Map<string, number>();
 
 /**
  * Per-user rate limit with `@upstash/ratelimit` on messages and button presses: over the limit, the
- * user is told once per window and then ignored until the window passes.
+ * user is told once per window and then ignored until the window passes (a pressed button is still
+ * answered, with the warning).
  * @param redis the Upstash client.
  * @param updatesPerMinute updates one user may send per minute; 0 turns the limit off.
  */
@@ -29,6 +30,8 @@ export function rateLimit(redis: Redis, updatesPerMinute: number): Composer<BotC
     if (userId === undefined || ctx.myChatMember !== undefined) return next();
     const { success } = await limiter.limit(String(userId));
     if (success) return next();
+    // A pressed button spins until answered, so it always gets the warning as a toast.
+    if (ctx.callbackQuery !== undefined) return void (await ctx.answerCallbackQuery({ text: ctx.t("rate_limited") }));
     const firstWarning = await redis.set(`bot:ratelimit-warned:${userId}`, 1, { nx: true, ex: WINDOW_SECONDS });
     if (firstWarning !== null && ctx.chat !== undefined) await ctx.reply(ctx.t("rate_limited"));
   });
