@@ -1,0 +1,76 @@
+/** Serves `/bot<token>/<method>`: records the call, applies faults, runs the method, answers like Telegram. */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ApiError } from "./api-error.js";
+import { faultError } from "./faults.js";
+import { sendError, sendJson } from "./http.js";
+import { methodTable } from "./methods.js";
+import type { JsonObject } from "./params.js";
+import { readParams } from "./request-params.js";
+import type { BotState } from "./state.js";
+
+/** Resolves after `ms`, or at once when the client goes away. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+    if (signal.aborted) done();
+  });
+}
+
+/**
+ * The Bot API endpoint over `state`, for the bot `botInfo` under any of `tokens`.
+ * It rejects with anything but an `ApiError`: that is a bug in the double.
+ */
+export function botApiEndpoint(
+  state: BotState,
+  tokens: ReadonlySet<string>,
+  botInfo: JsonObject,
+): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
+  const handlers = new Map(
+    Object.entries(methodTable(state, botInfo)).map(([name, handler]) => [name.toLowerCase(), { name, handler }]),
+  );
+
+  return async (req, res, url) => {
+    // Lets a long poll or a delay stop waiting when its client goes away.
+    const abandoned = new AbortController();
+    res.once("close", () => abandoned.abort());
+    const route = /^\/bot([^/]+)\/([^/]*)$/.exec(url.pathname);
+    let token = "";
+    try {
+      token = decodeURIComponent(route?.[1] ?? "");
+    } catch {
+      token = route?.[1] ?? "";
+    }
+    const entry = handlers.get((route?.[2] ?? "").toLowerCase());
+    let params: JsonObject = {};
+    let unreadable: ApiError | undefined;
+    try {
+      params = await readParams(req, url);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      unreadable = error;
+    }
+    const method = entry?.name ?? route?.[2] ?? url.pathname;
+    state.calls.push({ method, token, params, at: Date.now() });
+
+    if (route === null) return sendError(res, new ApiError(404, "Not Found"));
+    if (!tokens.has(token)) return sendError(res, new ApiError(401, "Unauthorized"));
+    if (unreadable !== undefined) return sendError(res, unreadable);
+    const fault = state.takeFault(method, params);
+    if (fault?.delay_ms !== undefined) await pause(fault.delay_ms, abandoned.signal);
+    if (fault?.error_code !== undefined) return sendError(res, faultError(fault, fault.error_code));
+    if (entry === undefined) return sendError(res, new ApiError(404, "Not Found"));
+    try {
+      const reply = await entry.handler(params, abandoned.signal);
+      if (!res.destroyed) sendJson(res, 200, { ok: true, ...reply });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (!res.destroyed) sendError(res, error);
+    }
+  };
+}

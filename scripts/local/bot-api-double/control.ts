@@ -1,0 +1,93 @@
+/** The test controls of the double: as methods for tests in Node, as `/__control/*` endpoints for the rest. */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { checkFault, type BotApiFault } from "./faults.js";
+import { readBody, sendJson } from "./http.js";
+import { isObject, type JsonObject } from "./params.js";
+import type { BotState, RecordedCall } from "./state.js";
+
+/** What a test can do to the double. */
+export interface BotApiDoubleControls {
+  /** Calls recorded so far, optionally only those of one method (case-insensitive). */
+  calls(method?: string): RecordedCall[];
+  /** Clears calls, faults, queued updates, webhook, commands and remembered messages. */
+  reset(): void;
+  addFault(fault: BotApiFault): void;
+  clearFaults(): void;
+  /**
+   * Queues updates (plain objects, or grammY's `Update`) for `getUpdates` and
+   * `pending_update_count`; a missing `update_id` is assigned.
+   */
+  queueUpdates(updates: readonly object[]): void;
+}
+
+function checkUpdates(value: unknown): JsonObject[] {
+  if (!Array.isArray(value) || !value.every(isObject)) throw new TypeError("updates must be an array of objects");
+  if (value.some((u) => u.update_id !== undefined && !Number.isInteger(u.update_id))) {
+    throw new TypeError("update_id must be an integer");
+  }
+  return value;
+}
+
+/** The controls over `state`. */
+export function controlsOf(state: BotState): BotApiDoubleControls {
+  return {
+    calls: (method?: string): RecordedCall[] =>
+      state.calls.filter((call) => method === undefined || call.method.toLowerCase() === method.toLowerCase()),
+    reset: () => state.reset(),
+    addFault: (fault: BotApiFault) => void state.faults.push(checkFault(fault)),
+    clearFaults: () => {
+      state.faults = [];
+    },
+    queueUpdates: (updates: readonly object[]) => state.queue(checkUpdates(updates)),
+  };
+}
+
+/**
+ * Serves `/__control/*`: `GET|DELETE calls`, `POST reset`, `POST|DELETE faults`, `POST updates` and
+ * `POST webhook-error` (what `getWebhookInfo` reports as the last delivery error).
+ */
+export function controlEndpoint(
+  state: BotState,
+  controls: BotApiDoubleControls,
+): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
+  return async (req, res, url) => {
+    const body = req.method === "POST" ? await readBody(req) : Buffer.alloc(0);
+    const json = (): unknown => JSON.parse(body.toString("utf8") || "null");
+    const done = (extra: JsonObject = {}): void => sendJson(res, 200, { ok: true, ...extra });
+    try {
+      switch (`${req.method ?? "GET"} ${url.pathname.replace(/\/+$/, "")}`) {
+        case "GET /__control/calls":
+          return sendJson(res, 200, controls.calls(url.searchParams.get("method") || undefined));
+        case "DELETE /__control/calls":
+          state.calls = [];
+          return done();
+        case "POST /__control/reset":
+          controls.reset();
+          return done();
+        case "POST /__control/faults":
+          controls.addFault(json() as BotApiFault);
+          return done();
+        case "DELETE /__control/faults":
+          controls.clearFaults();
+          return done();
+        case "POST /__control/updates": {
+          const updates = checkUpdates(json());
+          controls.queueUpdates(updates);
+          return done({ queued: updates.length });
+        }
+        case "POST /__control/webhook-error": {
+          const error = json();
+          if (!isObject(error) || !Number.isInteger(error.last_error_date) || typeof error.last_error_message !== "string") {
+            throw new TypeError("expected { last_error_date: integer, last_error_message: string }");
+          }
+          state.lastError = { date: error.last_error_date as number, message: error.last_error_message };
+          return done();
+        }
+        default:
+          return sendJson(res, 404, { ok: false, error: `no control endpoint ${req.method ?? ""} ${url.pathname}` });
+      }
+    } catch (error) {
+      sendJson(res, 400, { ok: false, error: error instanceof Error ? error.message : String(error) });
+    }
+  };
+}
