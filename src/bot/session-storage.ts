@@ -12,7 +12,8 @@ export interface UpstashSessionStorageOptions {
 /**
  * A grammY `StorageAdapter` over Upstash Redis: JSON values, a key prefix and a TTL.
  * grammY writes a session back whenever a handler read it; a write that would store exactly what was
- * just read is skipped, which saves a Redis round trip on most updates. A value fetched together with
+ * just read, or an empty session where there was none, is skipped, which saves a Redis round trip on
+ * most updates. A value fetched together with
  * other work (the Worker reads it in the same round trip as the update's claim) can be handed over with
  * `preload`, so the read costs no round trip of its own.
  */
@@ -58,9 +59,11 @@ export class UpstashSessionStorage<T> implements StorageAdapter<T> {
   }
 
   async write(key: string, value: T): Promise<void> {
-    const unchanged = this.lastRead.get(key) === JSON.stringify(value);
+    const json = JSON.stringify(value);
+    const previous = this.lastRead.get(key);
     this.lastRead.delete(key);
-    if (unchanged) return;
+    // Nothing changed, or a chat without a session still has nothing worth storing.
+    if (json === previous || (previous === undefined && json === "{}")) return;
     await this.redis.set(this.prefix + key, value, { ex: this.ttlSeconds });
   }
 

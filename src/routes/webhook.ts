@@ -60,11 +60,11 @@ async function readUpdate(c: Context<AppEnv>): Promise<Update | undefined> {
 function respond(c: Context<AppEnv>, outcome: Outcome): Response {
   switch (outcome.kind) {
     case "handled":
+    case "failed":
       return outcome.reply === undefined
         ? c.body(null, 200)
         : c.body(outcome.reply, 200, { "Content-Type": "application/json" });
     case "duplicate":
-    case "failed":
       return c.body(null, 200);
     case "in_progress":
       c.header("Retry-After", RETRY_AFTER_SECONDS);

@@ -24,9 +24,9 @@ export type Outcome =
   | { kind: "timeout" }
   /**
    * The handler has a bug, or a dependency failed after the user already saw a reply: the update
-   * is kept in the failed list and not retried.
+   * is kept in the failed list and not retried; `reply` as for "handled" (a callback answer still helps).
    */
-  | { kind: "failed" };
+  | { kind: "failed"; reply: string | undefined };
 
 /** What `processUpdate` needs. */
 export interface UpdateProcessor {
@@ -87,7 +87,7 @@ export async function processUpdate(processor: UpdateProcessor, update: Update):
   try {
     await withDeadline(handling, timeoutMs);
   } catch (error) {
-    if (!(error instanceof DeadlineExceededError)) return settleFailure(processor, update, claim, error);
+    if (!(error instanceof DeadlineExceededError)) return settleFailure(processor, update, claim, error, reply);
     processor.waitUntil(settleLate(processor, update, claim, handling, () => reply));
     return { kind: "timeout" };
   } finally {
@@ -111,6 +111,7 @@ async function settleFailure(
   update: Update,
   claim: UpdateClaim,
   thrown: unknown,
+  reply: string | undefined,
 ): Promise<Outcome> {
   const { logger } = processor;
   const updateId = update.update_id;
@@ -139,13 +140,13 @@ async function settleFailure(
     if (processor.visibleEffects.has(update)) {
       // Its lease expires on its own; the log line is the only record left.
       logger.warn("failed update not recorded", { update_id: updateId, ...errorFields(recordError) });
-      return { kind: "failed" };
+      return { kind: "failed", reply };
     }
     logger.warn("failed update not recorded, will be redelivered", { update_id: updateId, ...errorFields(recordError) });
     await claim.release().catch(() => undefined);
     return { kind: "retry", dependency: "redis" };
   }
-  return { kind: "failed" };
+  return { kind: "failed", reply };
 }
 
 /** Finishes an update that outlived the deadline: its result is recorded as if it had been on time. */
@@ -159,7 +160,8 @@ async function settleLate(
   try {
     await handling;
   } catch (error) {
-    await settleFailure(processor, update, claim, error);
+    // The response is gone; the failed list and the log line are what is left to do.
+    await settleFailure(processor, update, claim, error, undefined);
     return;
   }
   const reply = lateReply();

@@ -279,10 +279,18 @@ describe("rate limit", () => {
 describe("Redis round trips", () => {
   it("a /help update costs 3 Redis requests: claim with the session read, rate limit, done", async () => {
     const user = freshUserId();
-    await deliver(textMessage(user, "/help")); // the first one also stores the new session
+    await deliver(textMessage(user, "/help"));
     await redisGateway.resetStats();
     await deliver(textMessage(user, "/help"));
     expect(await redisGateway.stats()).toEqual({ requests: 3, commands: 4 });
+  });
+
+  it("a first contact costs no more: an empty session is not stored", async () => {
+    const user = freshUserId();
+    await redisGateway.resetStats();
+    await deliver(sample("messageStart", user));
+    expect(await redisGateway.stats()).toEqual({ requests: 3, commands: 4 });
+    expect(await redis.exists(`bot:session:${user}`)).toBe(0);
   });
 
   it("a changed session costs one more request, to store it", async () => {

@@ -76,20 +76,26 @@ describe("dependency failures answer 503 and lose nothing", () => {
     expect(rows).toEqual([{ chat_id: String(user) }]);
   });
 
-  it("Redis lost after the reply went out: 200, so the reply is never sent twice", async () => {
+  it("Redis lost after the reply went out: 200 with the callback answer, so the reply is never sent twice", async () => {
     const user = freshUserId();
-    const update = sample("messageStart", user);
-    // The first contact's session is written after the reply; Redis goes away while the reply is in flight.
-    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 1000, times: 1 });
-    const delivery = deliver(update);
+    const choose = sample("callbackQuery", user) as any;
+    choose.callback_query.data = "lang:en";
+    // The choice is stored after the edit; Redis goes away while the edit is in flight.
+    await botApi.addFault({ method: "editMessageText", chat_id: user, delay_ms: 1000, times: 1 });
+    const delivery = deliver(choose);
     await new Promise((resolve) => setTimeout(resolve, 400));
     await redisGateway.down();
     const response = await delivery;
     expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      method: "answerCallbackQuery",
+      callback_query_id: choose.callback_query.id,
+      text: "Language: English.",
+    });
     await redisGateway.up();
     // Telegram does not redeliver after a 200; a stray redelivery finds the update still leased.
-    expect(await (await deliver(update)).json()).toEqual({ error: "update_in_progress" });
-    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+    expect(await (await deliver(choose)).json()).toEqual({ error: "update_in_progress" });
+    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
   });
 
   it.each([
