@@ -16,22 +16,18 @@ import { botApiEndpoint } from "./bot-api-double/bot-api.js";
 import { controlEndpoint, controlsOf, type BotApiDoubleControls } from "./bot-api-double/control.js";
 import { sendError } from "./bot-api-double/http.js";
 import { BotState } from "./bot-api-double/state.js";
-import { listen } from "./listen.js";
+import { listen, type ListenOptions } from "./listen.js";
 
 export type { BotApiDoubleControls } from "./bot-api-double/control.js";
 export type { BotApiFault } from "./bot-api-double/faults.js";
 export type { RecordedCall } from "./bot-api-double/state.js";
 
 /** Where the double listens and which bot it plays. */
-export interface BotApiDoubleOptions {
+export interface BotApiDoubleOptions extends ListenOptions {
   /** Tokens the double accepts; any other token gets 401 Unauthorized. */
   tokens: string[];
   /** What `getMe` returns; the `from` of sent messages is derived from it. */
   botInfo: Record<string, unknown>;
-  /** Default 0 (any free port). */
-  port?: number;
-  /** Default "127.0.0.1". */
-  host?: string;
 }
 
 /** A running double: its address, its test controls and `close`. */
@@ -63,7 +59,7 @@ export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<B
     });
   });
 
-  const { port, origin } = await listen(server, options.port, options.host);
+  const { port, origin } = await listen(server, options);
 
   return {
     ...controls,

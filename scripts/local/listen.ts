@@ -7,11 +7,19 @@ export interface Listening {
   origin: string;
 }
 
+/** Where a local service should listen. */
+export interface ListenOptions {
+  /** Port to listen on; default 0 (a free port). */
+  port?: number;
+  /** Interface; default "127.0.0.1". */
+  host?: string;
+}
+
 /**
- * Starts `server` on `host:port` (port 0 picks a free one) and resolves once it listens.
+ * Starts `server` and resolves once it listens.
  * @throws the server's error, e.g. EADDRINUSE.
  */
-export async function listen(server: Server, port = 0, host = "127.0.0.1"): Promise<Listening> {
+export async function listen(server: Server, { port = 0, host = "127.0.0.1" }: ListenOptions): Promise<Listening> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -22,4 +30,11 @@ export async function listen(server: Server, port = 0, host = "127.0.0.1"): Prom
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("server is not listening on TCP");
   return { port: address.port, origin: `http://${host.includes(":") ? `[${host}]` : host}:${address.port}` };
+}
+
+/** Stops listening and closes every connection, keep-alive ones too; resolves once the server has closed. */
+export function stopListening(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  return closed;
 }

@@ -19,15 +19,14 @@ import type { Duplex } from "node:stream";
 import pg from "pg";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { FaultSwitch } from "./fault-switch.js";
-import { listen } from "./listen.js";
+import { gatewayControl } from "./gateway-control.js";
+import { header, readBody, RequestError, sendJson } from "./http.js";
+import { isJsonObject } from "./json-object.js";
+import { listen, stopListening, type ListenOptions } from "./listen.js";
 
-export interface NeonGatewayOptions {
+export interface NeonGatewayOptions extends ListenOptions {
   /** The PostgreSQL the gateway serves; default "postgres://postgres@127.0.0.1:5432/test". Only its host:port may be reached. */
   postgresUrl?: string;
-  /** Port to listen on; default 0 (a free port). */
-  port?: number;
-  /** Interface; default "127.0.0.1". */
-  host?: string;
 }
 
 export interface NeonGateway {
@@ -85,22 +84,11 @@ interface SqlQuery {
   params: unknown[];
 }
 
-/** A client mistake: answered 400 with Neon's error JSON, never reaching Postgres. */
-class RequestError extends Error {
-  constructor(
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
 /** Starts the gateway; resolves once it listens. */
 export async function startNeonGateway(options: NeonGatewayOptions = {}): Promise<NeonGateway> {
   const target = new URL(options.postgresUrl ?? DEFAULT_POSTGRES_URL);
   const targetHost = stripBrackets(target.hostname);
   const targetPort = Number(target.port || 5432);
-  const listenHost = options.host ?? "127.0.0.1";
 
   const pools = new Map<string, pg.Pool>();
   const tunnels = new Set<WebSocket>();
@@ -162,7 +150,7 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
       throw new RequestError("this gateway only serves Neon-Raw-Text-Output: true (as the driver sends)");
     }
     const arrayMode = header(req, "neon-array-mode") === "true";
-    const body = parseBody(await readBody(req));
+    const body = parseBody(await readBody(req, MAX_BODY_BYTES, () => new RequestError("request body too large", 413)));
     const pool = poolFor(user, password, database);
 
     if ("queries" in body) {
@@ -200,9 +188,8 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
 
   function handleControl(req: IncomingMessage, res: ServerResponse, path: string): void {
     const route = `${req.method} ${path}`;
-    if (route === "POST /__control/stats/reset") Object.assign(stats, { requests: 0, connections: 0 });
-    else if (route !== "GET /__control/stats" && !outage.control(route)) return sendJson(res, 404, { message: `no route for ${route}` });
-    sendJson(res, 200, route === "GET /__control/stats" ? stats : { ok: true, down: outage.down });
+    const answer = gatewayControl(route, stats, outage);
+    sendJson(res, answer ? 200 : 404, answer ?? { message: `no route for ${route}` });
   }
 
   const wss = new WebSocketServer({ noServer: true });
@@ -249,15 +236,14 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
     tcp.on("error", (error) => ws.close(1011, truncateReason(`postgres connection failed: ${error.message}`)));
   }
 
-  const { port, origin } = await listen(server, options.port, listenHost);
+  const { port, origin } = await listen(server, options);
 
   return {
     port,
     httpEndpoint: `${origin}/sql`,
     wsProxy: `${origin.slice("http://".length)}/v1`,
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      const closed = stopListening(server);
       await Promise.all(
         [...tunnels].map(
           (ws) =>
@@ -319,34 +305,23 @@ function beginStatement(req: IncomingMessage): string {
   return parts.join(" ");
 }
 
-function parseBody(text: string): SqlQuery | { queries: SqlQuery[] } {
+function parseBody(raw: Buffer): SqlQuery | { queries: SqlQuery[] } {
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(raw.toString("utf8"));
   } catch {
     throw new RequestError("request body is not JSON");
   }
-  if (isRecord(body) && Array.isArray(body.queries)) return { queries: body.queries.map(toSqlQuery) };
+  if (isJsonObject(body) && Array.isArray(body.queries)) return { queries: body.queries.map(toSqlQuery) };
   return toSqlQuery(body);
 }
 
 function toSqlQuery(value: unknown): SqlQuery {
-  if (!isRecord(value) || typeof value.query !== "string") {
+  if (!isJsonObject(value) || typeof value.query !== "string") {
     throw new RequestError('expected {"query": string, "params": [...]} or {"queries": [...]}');
   }
   if (value.params !== undefined && !Array.isArray(value.params)) throw new RequestError("params must be an array");
   return { query: value.query, params: value.params ?? [] };
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new RequestError("request body too large", 413);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function sendError(res: ServerResponse, error: unknown): void {
@@ -361,13 +336,6 @@ function sendError(res: ServerResponse, error: unknown): void {
   sendJson(res, 500, { message: `database connection failed: ${(error as Error).message ?? String(error)}` });
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent || res.destroyed) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
 function rejectUpgrade(socket: Duplex, status: 403 | 404, message: string): void {
   const body = JSON.stringify({ message });
   const reason = status === 403 ? "Forbidden" : "Not Found";
@@ -377,20 +345,11 @@ function rejectUpgrade(socket: Duplex, status: 403 | 404, message: string): void
   );
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 function booleanHeader(req: IncomingMessage, name: string): boolean | undefined {
   const value = header(req, name);
   if (value === undefined) return undefined;
   if (value !== "true" && value !== "false") throw new RequestError(`${name} must be true or false`);
   return value === "true";
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function toBuffer(data: RawData): Buffer {

@@ -22,17 +22,15 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { Command, Pipeline, Redis, ReplyError } from "ioredis";
 import { FaultSwitch } from "./fault-switch.js";
-import { listen } from "./listen.js";
+import { gatewayControl } from "./gateway-control.js";
+import { header, readBody, RequestError, sendJson } from "./http.js";
+import { listen, stopListening, type ListenOptions } from "./listen.js";
 
-export interface RedisGatewayOptions {
+export interface RedisGatewayOptions extends ListenOptions {
   /** Bearer token clients must send. */
   token: string;
   /** Redis to serve; default "redis://127.0.0.1:6379" (a db index in the path selects the database). */
   redisUrl?: string;
-  /** Port to listen on; default 0 (a free port). */
-  port?: number;
-  /** Interface; default "127.0.0.1". */
-  host?: string;
 }
 
 export interface RedisGateway {
@@ -83,16 +81,6 @@ type Outcome = [error: Error | null, reply?: unknown];
 /** A command made ready for Redis, with what turns Redis's reply back into the one the client expects. */
 type Prepared = [command: RawArgs, fixReply?: (reply: unknown) => unknown];
 
-/** A client mistake, answered with Upstash's error JSON without reaching Redis. */
-class RequestError extends Error {
-  constructor(
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
 /** Redis itself could not be reached: 503, so a caller can tell it from a rejected command. */
 class UnreachableError extends Error {}
 
@@ -113,7 +101,6 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
   const expectedToken = sha256(options.token);
   const redisUrl = new URL(options.redisUrl ?? DEFAULT_REDIS_URL);
   const redisAddress = `${redisUrl.hostname}:${redisUrl.port || 6379}`;
-  const listenHost = options.host ?? "127.0.0.1";
 
   const redis = new Redis(redisUrl.href, {
     // RESP2, as Upstash answers: flat HGETALL arrays, scores as strings.
@@ -222,7 +209,7 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
       throw new RequestError(`ERR Upstash-Response-Format ${format} is not served by this gateway (only json)`);
     }
     const base64 = header(req, "upstash-encoding")?.toLowerCase() === "base64";
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY_BYTES, () => new RequestError("ERR max request size exceeded", 413));
 
     if (url.pathname === "/pipeline" || url.pathname === "/multi-exec") {
       const commands = parseCommands(body);
@@ -259,19 +246,17 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
   function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): void {
     if (!authorized(req, url)) return sendJson(res, 401, { error: UNAUTHORIZED });
     const route = `${req.method} ${url.pathname}`;
-    if (route === "POST /__control/stats/reset") Object.assign(stats, { requests: 0, commands: 0 });
-    else if (route !== "GET /__control/stats" && !outage.control(route)) return sendJson(res, 404, { error: `no route for ${route}` });
-    sendJson(res, 200, route === "GET /__control/stats" ? stats : { ok: true, down: outage.down });
+    const answer = gatewayControl(route, stats, outage);
+    sendJson(res, answer ? 200 : 404, answer ?? { error: `no route for ${route}` });
   }
 
-  const { port, origin } = await listen(server, options.port, listenHost);
+  const { port, origin } = await listen(server, options);
 
   return {
     url: origin,
     port,
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      const closed = stopListening(server);
       // QUIT is refused while disconnected (no offline queue): then just drop the connection.
       await redis.quit().catch(() => redis.disconnect());
       await closed;
@@ -355,33 +340,10 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new RequestError("ERR max request size exceeded", 413);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
 function sendError(res: ServerResponse, error: unknown): void {
   if (error instanceof RequestError) return sendJson(res, error.status, { error: error.message });
   if (error instanceof UnreachableError) return sendJson(res, 503, { error: error.message });
   sendJson(res, 500, { error: `ERR gateway failure: ${error instanceof Error ? error.message : String(error)}` });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent || res.destroyed) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /**

@@ -1,10 +1,11 @@
 /** Serves `/bot<token>/<method>`: records the call, applies faults, runs the method, answers like Telegram. */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { sendJson } from "../http.js";
+import type { JsonObject } from "../json-object.js";
 import { ApiError } from "./api-error.js";
 import { faultError } from "./faults.js";
-import { sendError, sendJson } from "./http.js";
+import { sendError } from "./http.js";
 import { methodTable } from "./methods.js";
-import type { JsonObject } from "./params.js";
 import { readParams } from "./request-params.js";
 import type { BotState } from "./state.js";
 

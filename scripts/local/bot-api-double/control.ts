@@ -1,8 +1,9 @@
 /** The test controls of the double: as methods for tests in Node, as `/__control/*` endpoints for the rest. */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { sendJson } from "../http.js";
+import { isJsonObject, type JsonObject } from "../json-object.js";
 import { checkFault, type BotApiFault } from "./faults.js";
-import { readBody, sendJson } from "./http.js";
-import { isObject, type JsonObject } from "./params.js";
+import { readRequestBody } from "./http.js";
 import type { BotState, RecordedCall } from "./state.js";
 
 /** What a test can do to the double. */
@@ -21,7 +22,7 @@ export interface BotApiDoubleControls {
 }
 
 function checkUpdates(value: unknown): JsonObject[] {
-  if (!Array.isArray(value) || !value.every(isObject)) throw new TypeError("updates must be an array of objects");
+  if (!Array.isArray(value) || !value.every(isJsonObject)) throw new TypeError("updates must be an array of objects");
   if (value.some((u) => u.update_id !== undefined && !Number.isInteger(u.update_id))) {
     throw new TypeError("update_id must be an integer");
   }
@@ -51,7 +52,7 @@ export function controlEndpoint(
   controls: BotApiDoubleControls,
 ): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
   return async (req, res, url) => {
-    const body = req.method === "POST" ? await readBody(req) : Buffer.alloc(0);
+    const body = req.method === "POST" ? await readRequestBody(req) : Buffer.alloc(0);
     const json = (): unknown => JSON.parse(body.toString("utf8") || "null");
     const done = (extra: JsonObject = {}): void => sendJson(res, 200, { ok: true, ...extra });
     try {
@@ -77,7 +78,7 @@ export function controlEndpoint(
         }
         case "POST /__control/webhook-error": {
           const error = json();
-          if (!isObject(error) || !Number.isInteger(error.last_error_date) || typeof error.last_error_message !== "string") {
+          if (!isJsonObject(error) || !Number.isInteger(error.last_error_date) || typeof error.last_error_message !== "string") {
             throw new TypeError("expected { last_error_date: integer, last_error_message: string }");
           }
           state.lastError = { date: error.last_error_date as number, message: error.last_error_message };

@@ -1,6 +1,6 @@
 /** Faults a test asks the double for: their shape, their check and the error answers they give. */
+import { isJsonObject } from "../json-object.js";
 import { ApiError } from "./api-error.js";
-import { isObject } from "./params.js";
 
 /**
  * Trouble the double causes instead of (or before) handling a call, as Telegram does when it is
@@ -50,7 +50,7 @@ export function faultError(fault: BotApiFault, errorCode: number): ApiError {
  */
 export function checkFault(value: unknown): BotApiFault {
   const problem = (why: string): TypeError => new TypeError(`invalid fault: ${why}`);
-  if (!isObject(value)) throw problem("expected an object");
+  if (!isJsonObject(value)) throw problem("expected an object");
   const { method, error_code, delay_ms, description, retry_after, chat_id, times } = value;
   if (typeof method !== "string" || method === "") throw problem("method must be a method name or \"*\"");
   if (delay_ms !== undefined && !(Number.isInteger(delay_ms) && (delay_ms as number) >= 0)) {

@@ -1,6 +1,6 @@
 /** Telegram's HTML parse mode: markup in, plain text and entities out. */
+import type { JsonObject } from "../json-object.js";
 import { badRequest, type ApiError } from "./api-error.js";
-import type { JsonObject } from "./params.js";
 
 /** A message entity (bold, link, ...) over UTF-16 offsets of the text. */
 export interface Entity extends JsonObject {

@@ -1,7 +1,8 @@
 /** What a sent or edited message contains: its formatted text or caption and its inline keyboard. */
+import { isJsonObject, type JsonObject } from "../json-object.js";
 import { badRequest } from "./api-error.js";
 import { parseHtml, type Entity, type FormattedText } from "./html.js";
-import { clamp, isObject, jsonParam, str, type JsonObject } from "./params.js";
+import { clamp, jsonParam, str } from "./params.js";
 
 /**
  * Text as Telegram stores it: parse mode applied, surrounding whitespace trimmed. Markdown modes
@@ -13,7 +14,7 @@ function formatText(raw: unknown, parseMode: unknown, entities: unknown): Format
   if (mode === "html") parsed = parseHtml(str(raw));
   else if (mode === "" || mode === "markdown" || mode === "markdownv2") {
     const given = mode === "" ? jsonParam(entities, "entities") : undefined;
-    parsed = { text: str(raw), entities: Array.isArray(given) ? given.filter(isObject) as Entity[] : [] };
+    parsed = { text: str(raw), entities: Array.isArray(given) ? given.filter(isJsonObject) as Entity[] : [] };
   } else throw badRequest("unsupported parse_mode");
 
   const lead = parsed.text.length - parsed.text.trimStart().length;
@@ -48,14 +49,14 @@ const BUTTON_ACTIONS = [
 export function inlineKeyboardOf(raw: unknown): JsonObject {
   const markup = jsonParam(raw, "reply keyboard markup");
   if (markup === undefined) return {};
-  if (!isObject(markup)) throw badRequest("can't parse reply keyboard markup JSON object");
+  if (!isJsonObject(markup)) throw badRequest("can't parse reply keyboard markup JSON object");
   const rows = markup.inline_keyboard;
   if (rows === undefined) return {};
   if (!Array.isArray(rows) || !rows.every(Array.isArray)) {
     throw badRequest("can't parse inline keyboard: field \"inline_keyboard\" must be an Array of Arrays");
   }
   for (const button of rows.flat() as unknown[]) {
-    if (!isObject(button) || typeof button.text !== "string") {
+    if (!isJsonObject(button) || typeof button.text !== "string") {
       throw badRequest("can't parse inline keyboard button: Field \"text\" must be of type String");
     }
     if (!BUTTON_ACTIONS.some((action) => action in button)) {

@@ -1,7 +1,8 @@
 /** The Bot API methods: what each one checks, does to the state and answers. */
+import { isJsonObject, type JsonObject } from "../json-object.js";
 import { ApiError, badRequest } from "./api-error.js";
 import { inlineKeyboardOf, textContent } from "./message-content.js";
-import { chatOf, clamp, flag, int, isObject, jsonParam, messageIdOf, str, type Chat, type JsonObject } from "./params.js";
+import { chatOf, clamp, flag, int, jsonParam, messageIdOf, str, type Chat } from "./params.js";
 import type { BotState, StoredMessage, Webhook } from "./state.js";
 
 /** A method's successful answer, sent as `{ ok: true, result, description? }`. */
@@ -66,7 +67,7 @@ export function methodTable(state: BotState, botInfo: JsonObject): Record<string
 
   const commandsKey = (params: JsonObject): string => {
     const scope = jsonParam(params.scope, "BotCommandScope") ?? { type: "default" };
-    if (!isObject(scope) || typeof scope.type !== "string") throw badRequest("can't parse BotCommandScope JSON object");
+    if (!isJsonObject(scope) || typeof scope.type !== "string") throw badRequest("can't parse BotCommandScope JSON object");
     const language = str(params.language_code);
     if (language !== "" && !/^[a-z]{2}$/.test(language)) throw badRequest("invalid language code specified");
     switch (scope.type) {
@@ -85,7 +86,7 @@ export function methodTable(state: BotState, botInfo: JsonObject): Record<string
   };
 
   const botCommand = (raw: unknown): JsonObject => {
-    if (!isObject(raw) || typeof raw.command !== "string" || typeof raw.description !== "string") {
+    if (!isJsonObject(raw) || typeof raw.command !== "string" || typeof raw.description !== "string") {
       throw badRequest("can't parse BotCommand: fields \"command\" and \"description\" must be of type String");
     }
     const { command, description } = raw;

@@ -1,4 +1,4 @@
-import type { JsonObject } from "./params.js";
+import type { JsonObject } from "../json-object.js";
 
 /**
  * multipart/form-data, read as leniently as Telegram reads it: grammY writes headers without a

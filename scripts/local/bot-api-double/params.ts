@@ -2,10 +2,8 @@
  * Reading Bot API parameters. Telegram reads every parameter from text, whatever the encoding;
  * these read it the same way.
  */
+import type { JsonObject } from "../json-object.js";
 import { badRequest } from "./api-error.js";
-
-/** Parameters or any other JSON object. */
-export type JsonObject = Record<string, unknown>;
 
 /** A parameter as Telegram's text: absent is "", objects are their JSON. */
 export function str(value: unknown): string {
@@ -24,9 +22,6 @@ export function int(value: unknown): number | undefined {
 export const flag = (value: unknown): boolean => value === true || /^(true|1)$/i.test(str(value).trim());
 /** `n` limited to `low..high`. */
 export const clamp = (n: number, low: number, high: number): number => Math.min(high, Math.max(low, n));
-/** A JSON object, not an array or null. */
-export const isObject = (value: unknown): value is JsonObject =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** A parameter that carries JSON: form encodings send it as text, JSON bodies as a value. */
 export function jsonParam(value: unknown, what: string): unknown {

@@ -1,13 +1,13 @@
 import type { IncomingMessage } from "node:http";
+import { isJsonObject, type JsonObject } from "../json-object.js";
 import { badRequest } from "./api-error.js";
-import { readBody } from "./http.js";
+import { readRequestBody } from "./http.js";
 import { parseMultipart } from "./multipart.js";
-import { isObject, type JsonObject } from "./params.js";
 
 /** Query-string parameters overlaid by the body's, whichever of Telegram's encodings it uses. */
 export async function readParams(req: IncomingMessage, url: URL): Promise<JsonObject> {
   const params: JsonObject = Object.fromEntries(url.searchParams);
-  const body = await readBody(req);
+  const body = await readRequestBody(req);
   if (body.length === 0) return params;
   const contentType = req.headers["content-type"] ?? "";
   const mediaType = contentType.split(";")[0]?.trim().toLowerCase();
@@ -18,7 +18,7 @@ export async function readParams(req: IncomingMessage, url: URL): Promise<JsonOb
     } catch {
       throw badRequest("can't parse JSON object");
     }
-    if (!isObject(parsed)) throw badRequest("can't parse JSON object");
+    if (!isJsonObject(parsed)) throw badRequest("can't parse JSON object");
     return { ...params, ...parsed };
   }
   if (mediaType === "application/x-www-form-urlencoded") {

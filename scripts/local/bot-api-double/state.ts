@@ -1,7 +1,8 @@
 /** The state of the one bot the double plays, and the long poll waiting on it. */
+import type { JsonObject } from "../json-object.js";
 import { ApiError } from "./api-error.js";
 import type { BotApiFault } from "./faults.js";
-import { int, str, type Chat, type JsonObject } from "./params.js";
+import { int, str, type Chat } from "./params.js";
 
 /** One request that reached the double under a Bot API path (control endpoints are not recorded). */
 export interface RecordedCall {
