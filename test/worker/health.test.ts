@@ -1,5 +1,18 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, inject, it } from "vitest";
+import { TEST_SECRETS } from "./bindings.js";
 import { callWorker, callWorkerWith, neonGateway, redisGateway } from "./helpers.js";
+
+/** The test database's connection string with another role, password or database. */
+function databaseUrlWith(parts: { user?: string; password?: string; database?: string }): string {
+  const base = new URL(inject("databaseUrl"));
+  const user = parts.user ?? base.username;
+  const password = parts.password ?? base.password;
+  const database = parts.database ?? base.pathname.slice(1);
+  return `postgres://${user}${password ? `:${password}` : ""}@${base.host}/${database}`;
+}
+
+/** Text that would reveal where a dependency lives, what it was told, or what its driver said. */
+const LEAKS = /127\.0\.0\.1|localhost|https?:\/\/|postgres(ql)?:\/\/|[A-Z]\w*Error|ERR |SQLSTATE|does not exist|command was/;
 
 describe("GET /bot/health", () => {
   it("answers 200 {status: ok}", async () => {
@@ -84,5 +97,57 @@ describe("GET /bot/ready", () => {
     const text = await response.text();
     expect(JSON.parse(text).checks.redis).toMatchObject({ status: "fail", reason: "auth" });
     expect(text).not.toContain("a-wrong-upstash-token");
+  });
+
+  it("answers 503 with reason auth when Postgres refuses the role, with no host, role, password or driver text", async () => {
+    // Local Postgres trusts every known role, so an unknown role is what gets SQLSTATE 28000 here.
+    const role = "no_such_role_mtt_ready";
+    const password = "wrong-postgres-password-7731";
+    const response = await callWorkerWith({ DATABASE_URL: databaseUrlWith({ user: role, password }) }, "/bot/ready");
+    expect(response.status).toBe(503);
+    const text = await response.text();
+    expect(JSON.parse(text)).toEqual({
+      status: "not_ready",
+      checks: {
+        redis: { status: "ok", latency_ms: expect.any(Number) },
+        postgres: { status: "fail", reason: "auth", latency_ms: expect.any(Number) },
+      },
+    });
+    for (const revealing of [role, password, new URL(inject("databaseUrl")).host]) expect(text).not.toContain(revealing);
+    expect(text).not.toMatch(LEAKS);
+  });
+
+  it("answers 503 with reason error when Postgres answers with another error (no such database)", async () => {
+    const database = "no_such_database_mtt_ready";
+    const response = await callWorkerWith({ DATABASE_URL: databaseUrlWith({ database }) }, "/bot/ready");
+    expect(response.status).toBe(503);
+    const text = await response.text();
+    expect(JSON.parse(text)).toEqual({
+      status: "not_ready",
+      checks: {
+        redis: { status: "ok", latency_ms: expect.any(Number) },
+        postgres: { status: "fail", reason: "error", latency_ms: expect.any(Number) },
+      },
+    });
+    expect(text).not.toContain(database);
+    expect(text).not.toMatch(LEAKS);
+  });
+
+  it("answers 503 with reason error when Redis answers the probe with an error reply", async () => {
+    // A REST URL with a path sends PING's arguments to that command instead; Redis refuses it.
+    const url = `${inject("redisGatewayUrl")}/no-such-redis-command`;
+    const response = await callWorkerWith({ UPSTASH_REDIS_REST_URL: url }, "/bot/ready");
+    expect(response.status).toBe(503);
+    const text = await response.text();
+    expect(JSON.parse(text)).toEqual({
+      status: "not_ready",
+      checks: {
+        redis: { status: "fail", reason: "error", latency_ms: expect.any(Number) },
+        postgres: { status: "ok", latency_ms: expect.any(Number) },
+      },
+    });
+    expect(text).not.toContain("no-such-redis-command");
+    expect(text).not.toContain(TEST_SECRETS.UPSTASH_REDIS_REST_TOKEN);
+    expect(text).not.toMatch(LEAKS);
   });
 });
