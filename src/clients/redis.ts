@@ -1,4 +1,4 @@
-import { Redis } from "@upstash/redis/cloudflare";
+import { Redis, errors } from "@upstash/redis/cloudflare";
 import { DependencyError } from "../lib/errors.js";
 
 /** Connection settings for Upstash Redis (REST). */
@@ -13,10 +13,22 @@ function describe(cause: unknown): string {
   return `redis: ${message.replace(/, command was: [\s\S]*$/, "")}`;
 }
 
+/** Error replies that report a bug or bad data (a key of the wrong type, a malformed command): a retry cannot fix them. */
+const BUG_REPLY = /(^|: )(WRONGTYPE|ERR (syntax error|unknown command|wrong number of arguments|value is not|Error running script))/;
+
 /**
- * An Upstash client whose every failure (network, 5xx, error reply) surfaces as
- * `DependencyError("redis")`, so callers can tell it from a bug in their own code. Auto-pipelining is
- * off: it would report error replies outside the transport, and the bot's Redis calls are sequential.
+ * A Redis failure as the failure policy sees it: `DependencyError("redis")` when a retry can fix it
+ * (network, 5xx, limits, auth, a busy or failing-over server), else the error reply itself, a bug.
+ */
+export function classifyRedisFailure(cause: unknown): Error {
+  if (cause instanceof errors.UpstashError && BUG_REPLY.test(cause.message)) return cause;
+  return new DependencyError("redis", { cause, message: describe(cause) });
+}
+
+/**
+ * An Upstash client whose failures are classified by `classifyRedisFailure`, so callers can tell an
+ * outage from a bug. Auto-pipelining is off: it would report error replies outside the transport, and
+ * the bot's Redis calls are sequential.
  */
 class DependencyAwareRedis extends Redis {
   constructor(settings: RedisSettings) {
@@ -32,7 +44,7 @@ class DependencyAwareRedis extends Redis {
     const guarded: typeof transport = Object.create(transport);
     guarded.request = <TResult>(request: Parameters<typeof transport.request>[0]) =>
       transport.request<TResult>(request).catch((cause: unknown) => {
-        throw new DependencyError("redis", { cause, message: describe(cause) });
+        throw classifyRedisFailure(cause);
       });
     this.client = guarded;
   }

@@ -70,13 +70,21 @@ export async function processUpdate(processor: UpdateProcessor, update: Update):
     sessionKey = sessionKeyOf(new Context(update, bot.api, bot.botInfo));
     claimed = await ledger.claim(updateId, sessionKey === undefined ? undefined : sessions.redisKey(sessionKey));
   } catch (error) {
+    if (!isRetryable(error)) {
+      // A redelivery would fail the same way and hold the chat's queue; the log line is the record.
+      logger.error("update not claimed", { update_id: updateId, update_type: updateTypeOf(update), ...errorFields(error) });
+      return { kind: "failed", reply: undefined };
+    }
     logger.warn("update not claimed", { update_id: updateId, ...errorFields(error) });
     return { kind: "retry", dependency: dependencyOf(error) };
   }
   if (claimed.state !== "claimed") return { kind: claimed.state === "done" ? "duplicate" : "in_progress" };
   const { claim } = claimed;
+  const preloaded = claimed.alongside;
   const dropPreloaded =
-    sessionKey === undefined ? undefined : sessions.preload(sessionKey, claimed.alongside as SessionData | null);
+    sessionKey === undefined || preloaded === undefined
+      ? undefined
+      : sessions.preload(sessionKey, preloaded.value as SessionData | null);
 
   let reply: string | undefined;
   const handling = bot.handleUpdate(update, {

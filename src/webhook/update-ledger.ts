@@ -1,4 +1,5 @@
-import type { Redis } from "../clients/redis.js";
+import { errors } from "@upstash/redis/cloudflare";
+import { classifyRedisFailure, type Redis } from "../clients/redis.js";
 
 /** How long a handled update is remembered: Telegram keeps undelivered updates for 24 h. */
 const DONE_TTL_SECONDS = 24 * 60 * 60;
@@ -37,9 +38,12 @@ export interface UpdateClaim {
   fail(record: FailedUpdateRecord): Promise<void>;
 }
 
-/** The outcome of trying to claim an update; `alongside` is the value of the key read with the claim. */
+/**
+ * The outcome of trying to claim an update; `alongside` holds the value of the key read with the claim,
+ * unless that read failed (the reader then reads it again itself and meets the failure there).
+ */
 export type ClaimResult =
-  | { state: "claimed"; claim: UpdateClaim; alongside: unknown }
+  | { state: "claimed"; claim: UpdateClaim; alongside: { value: unknown } | undefined }
   | { state: "done" }
   | { state: "in_progress" };
 
@@ -65,13 +69,23 @@ export class UpdateLedger {
     const key = updateKey(updateId);
     const owner = `lease:${crypto.randomUUID()}`;
     const lease = { nx: true, px: this.leaseMs, get: true } as const;
-    const [previous, value] =
-      alongside === undefined
-        ? [await this.redis.set<string>(key, owner, lease), null]
-        : await this.redis.pipeline().set<string>(key, owner, lease).get(alongside).exec<[string | null, unknown]>();
+    let previous: string | null;
+    let read: { value: unknown } | undefined;
+    if (alongside === undefined) {
+      previous = await this.redis.set<string>(key, owner, lease);
+    } else {
+      const [claimed, value] = await this.redis
+        .pipeline()
+        .set<string>(key, owner, lease)
+        .get(alongside)
+        .exec<[string | null, unknown]>({ keepErrors: true });
+      if (claimed.error !== undefined) throw classifyRedisFailure(new errors.UpstashError(claimed.error));
+      previous = claimed.result ?? null;
+      read = value.error === undefined ? { value: value.result } : undefined;
+    }
     if (previous === DONE) return { state: "done" };
     if (previous !== null) return { state: "in_progress" };
-    return { state: "claimed", claim: this.claimOf(key, owner), alongside: value };
+    return { state: "claimed", claim: this.claimOf(key, owner), alongside: read };
   }
 
   private claimOf(key: string, owner: string): UpdateClaim {

@@ -137,6 +137,33 @@ describe("handler bugs", () => {
   });
 });
 
+describe("bad data in Redis", () => {
+  it("a chat whose session key holds the wrong type: 200 and the failed list, not a blocked queue", async () => {
+    const user = freshUserId();
+    await redis.lpush(`bot:session:${user}`, "not a session");
+    const update = textMessage(user, "/help");
+    const response = await deliver(update);
+    expect(response.status).toBe(200);
+    const failed = (await redis.lrange<Record<string, unknown>>(FAILED_UPDATES_KEY, 0, 20)).find(
+      (entry) => entry.update_id === update.update_id,
+    );
+    expect(String(failed?.error_message)).toContain("WRONGTYPE");
+    expect(await redis.get(updateKey(update.update_id))).toBe("done");
+    // Once the key is repaired, the chat's next update is handled as usual.
+    await redis.del(`bot:session:${user}`);
+    expect((await deliver(textMessage(user, "/help"))).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+
+  it("the update's own ledger key holding the wrong type: 200 and a log line, not endless redeliveries", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    await redis.lpush(updateKey(update.update_id), "not a lease");
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user)).toEqual([]);
+  });
+});
+
 describe("handler deadline", () => {
   it("an update past the deadline answers 503, finishes in the background and is not applied twice", async () => {
     const user = freshUserId();
