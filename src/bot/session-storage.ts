@@ -5,7 +5,7 @@ import type { Redis } from "../clients/redis.js";
 export interface UpstashSessionStorageOptions {
   /** Prepended to every session key; default "bot:session:". */
   prefix?: string;
-  /** Seconds a session lives after its last change; default 30 days. */
+  /** Seconds a session lives after its chat's last update; default 30 days. */
   ttlSeconds?: number;
 }
 
@@ -33,13 +33,16 @@ export class UpstashSessionStorage<T> implements StorageAdapter<T> {
     this.ttlSeconds = options.ttlSeconds ?? 30 * 24 * 60 * 60;
   }
 
-  /** The Redis key that holds the session of `key`. */
-  redisKey(key: string): string {
-    return this.prefix + key;
+  /**
+   * How the session of `key` is read: its Redis key, with the TTL the read renews (GETEX), so a session
+   * lives 30 days after its chat's last update, not after its last change.
+   */
+  readOf(key: string): { key: string; ttlSeconds: number } {
+    return { key: this.prefix + key, ttlSeconds: this.ttlSeconds };
   }
 
   /**
-   * Hands over the value of `redisKey(key)` fetched just now, for the next read of `key`.
+   * Hands over the value read as `readOf(key)` says just now, for the next read of `key`.
    * @returns a function that drops what is left of it (call it once the update is handled).
    */
   preload(key: string, value: T | null): () => void {
@@ -52,7 +55,8 @@ export class UpstashSessionStorage<T> implements StorageAdapter<T> {
 
   async read(key: string): Promise<T | undefined> {
     const preloaded = this.preloaded.get(key);
-    const value = (preloaded !== undefined ? preloaded : await this.redis.get<T>(this.prefix + key)) ?? undefined;
+    const { key: redisKey, ttlSeconds } = this.readOf(key);
+    const value = (preloaded !== undefined ? preloaded : await this.redis.getex<T>(redisKey, { ex: ttlSeconds })) ?? undefined;
     this.preloaded.delete(key);
     if (value !== undefined) this.lastRead.set(key, JSON.stringify(value));
     return value;

@@ -68,7 +68,7 @@ export async function processUpdate(processor: UpdateProcessor, update: Update):
   try {
     await processor.botReady();
     sessionKey = sessionKeyOf(new Context(update, bot.api, bot.botInfo));
-    claimed = await ledger.claim(updateId, sessionKey === undefined ? undefined : sessions.redisKey(sessionKey));
+    claimed = await ledger.claim(updateId, sessionKey === undefined ? undefined : sessions.readOf(sessionKey));
   } catch (error) {
     if (!isRetryable(error)) {
       // A redelivery would fail the same way and hold the chat's queue; the log line is the record.

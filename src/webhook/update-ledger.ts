@@ -63,9 +63,10 @@ export class UpdateLedger {
 
   /**
    * Claims an update in one round trip, or reports that it is done or being handled.
-   * @param alongside a key whose value the handler will need, read in the same round trip.
+   * @param alongside a key whose value the handler will need, read in the same round trip and kept
+   *   alive for `ttlSeconds` (GETEX).
    */
-  async claim(updateId: number, alongside?: string): Promise<ClaimResult> {
+  async claim(updateId: number, alongside?: { key: string; ttlSeconds: number }): Promise<ClaimResult> {
     const key = updateKey(updateId);
     const owner = `lease:${crypto.randomUUID()}`;
     const lease = { nx: true, px: this.leaseMs, get: true } as const;
@@ -77,7 +78,7 @@ export class UpdateLedger {
       const [claimed, value] = await this.redis
         .pipeline()
         .set<string>(key, owner, lease)
-        .get(alongside)
+        .getex(alongside.key, { ex: alongside.ttlSeconds })
         .exec<[string | null, unknown]>({ keepErrors: true });
       if (claimed.error !== undefined) throw classifyRedisFailure(new errors.UpstashError(claimed.error));
       previous = claimed.result ?? null;

@@ -17,7 +17,7 @@ beforeEach(async () => {
   await botApi.reset();
 });
 
-describe("sessions expire 30 days after they were last stored", () => {
+describe("sessions expire 30 days after their chat's last update", () => {
   it("a chosen language is stored under bot:session:<chat> with a TTL of about 30 days", async () => {
     const user = freshUserId();
     expect((await deliver(textMessage(user, "/language"))).status).toBe(200);
@@ -38,6 +38,16 @@ describe("sessions expire 30 days after they were last stored", () => {
     await redis.expire(key, 3600);
     expect((await deliver(chooseLanguage(user, "uz"))).status).toBe(200);
     expect(await redis.get(key)).toEqual({ language: "uz" });
+    expect(await redis.ttl(key)).toBeGreaterThan(THIRTY_DAYS - 60);
+  });
+
+  it("any update of the chat renews the TTL, without storing the session again", async () => {
+    const user = freshUserId();
+    const key = `bot:session:${user}`;
+    expect((await deliver(chooseLanguage(user, "en"))).status).toBe(200);
+    await redis.expire(key, 3600);
+    expect((await deliver(textMessage(user, "/help"))).status).toBe(200);
+    expect(await redis.get(key)).toEqual({ language: "en" });
     expect(await redis.ttl(key)).toBeGreaterThan(THIRTY_DAYS - 60);
   });
 });
