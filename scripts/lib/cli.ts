@@ -30,10 +30,17 @@ function oneLine(error: unknown): string {
   return `unexpected error: ${String(error)}`;
 }
 
-/** Values from the environment that must never be printed. */
+/** The password in a connection string such as DATABASE_URL (`scheme://user:password@host/…`). */
+function passwordOf(url: string | undefined): string | undefined {
+  return url === undefined ? undefined : /^[^:]+:\/\/[^:/@]+:([^@]+)@/.exec(url)?.[1];
+}
+
+/** Values from the environment that must never be printed (the same set as the Worker's `secretsOf`). */
 function knownSecrets(): string[] {
   const names = ["TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "UPSTASH_REDIS_REST_TOKEN", "BOT_INTERNAL_API_TOKEN"];
-  return names.map((name) => process.env[name]).filter((value): value is string => (value?.length ?? 0) >= 4);
+  return [...names.map((name) => process.env[name]), passwordOf(process.env.DATABASE_URL)].filter(
+    (value): value is string => (value?.length ?? 0) >= 4,
+  );
 }
 
 /** Prints a line to stderr with any known secret replaced. */
