@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import dotenv from "dotenv";
 import { GrammyError, HttpError } from "grammy";
 import { ConfigError } from "../../src/config.js";
@@ -28,6 +28,19 @@ function oneLine(error: unknown): string {
   if (error instanceof HttpError) return `Telegram is unreachable: ${error.message}`;
   if (error instanceof Error) return `unexpected error: ${error.name}: ${error.message}`;
   return `unexpected error: ${String(error)}`;
+}
+
+/**
+ * An option parser for a whole number from `min` (to `max`, when given); anything else is commander's
+ * one-line "argument … is invalid" error.
+ */
+export function wholeNumber(min: number, max?: number): (value: string) => number {
+  const range = max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || (max !== undefined && n > max)) throw new InvalidArgumentError(`expected a whole number ${range}`);
+    return n;
+  };
 }
 
 /** The password in a connection string such as DATABASE_URL (`scheme://user:password@host/…`). */

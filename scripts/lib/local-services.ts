@@ -31,8 +31,8 @@ export const LOCAL_DEFAULTS: LocalServiceOptions = {
   ports: { redis: 0, neon: 0, botApi: 0 },
 };
 
-/** Local stand-ins for the secrets a developer has no reason to set. */
-const LOCAL_SECRETS = {
+/** Local stand-ins for the secrets a developer has no reason to set (used when they are unset). */
+export const LOCAL_SECRETS = {
   TELEGRAM_WEBHOOK_SECRET: "local_dev_webhook_secret",
   BOT_INTERNAL_API_TOKEN: "local-internal-api-token-0123456789",
 };
@@ -48,8 +48,8 @@ export interface LocalServices {
 
 /**
  * Starts a local gateway for each storage variable that `env` leaves unset (Upstash over Redis, Neon
- * over a migrated PostgreSQL) and the Bot API double when there is no bot token, so no account
- * anywhere is needed to run the bot on this machine.
+ * over a migrated PostgreSQL), the Bot API double when there is no bot token, and `LOCAL_SECRETS` for
+ * the secrets left unset, so no account anywhere is needed to run the bot on this machine.
  */
 export async function startLocalServices(
   env: Record<string, string | undefined>,

@@ -12,7 +12,7 @@ describe("--help", () => {
     ["webhook.ts", ["delete"], "Usage: webhook delete [options]", ["--drop-pending"]],
     ["polling.ts", [], "Usage: polling [options]", ["--force"]],
     ["migrate.ts", [], "Usage: db:migrate [options]", ["--database-url <url>"]],
-    ["dev.ts", [], "Usage: dev [options]", ["--port <port>"]],
+    ["dev.ts", [], "Usage: dev [options]", ["--port <port>", "--redis-url <url>", "--postgres-url <url>"]],
     ["local/start.ts", [], "Usage: local:services [options]", ["--redis-port <port>", "--bot-token <token>", "--json"]],
   ])("%s %j --help prints usage and exits 0", async (script, args, usage, options) => {
     // No variables at all: --help must not need (or read) any.
@@ -22,6 +22,15 @@ describe("--help", () => {
     expect(result.stderr).toBe("");
     expect(result.stdout.startsWith(`${usage}\n`)).toBe(true);
     for (const option of [...options, "-h, --help"]) expect(result.stdout).toContain(option);
+  });
+
+  it.each([
+    ["dev.ts", ["--port", "http"], /^error: option '--port <port>' argument 'http' is invalid\. expected a whole number from 1 to 65535\n$/],
+  ])("%s %j is one line and exit 1, before anything starts", async (script, args, message) => {
+    const result = await runScript(script, args, { env: {} });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(message);
+    expect(result.stdout).toBe("");
   });
 
   it("an unknown option is one line and exit 1", async () => {

@@ -63,6 +63,8 @@ export async function startScript(script: string, args: string[] = [], options: 
       Object.entries({ PATH: process.env.PATH, ...options.env }).filter((entry): entry is [string, string] => entry[1] !== undefined),
     ),
     stdio: ["ignore", "pipe", "pipe"],
+    // A process group of its own, so that `cleanUp` also ends what the script started (wrangler, workerd).
+    detached: true,
   });
   children.add(child);
   let stdout = "";
@@ -93,9 +95,16 @@ export async function runScript(script: string, args: string[] = [], options: Ru
   return (await startScript(script, args, options)).exited;
 }
 
-/** Kills the scripts still running (a failed test) and removes the scratch directories. */
+/** Kills the scripts still running (a failed test), with everything they started, and removes the scratch directories. */
 export async function cleanUp(): Promise<void> {
-  for (const child of children) child.kill("SIGKILL");
+  for (const { pid } of children) {
+    if (pid === undefined) continue;
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 }
 
