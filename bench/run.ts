@@ -6,12 +6,14 @@
  *
  * Needs Redis on 127.0.0.1:6379 (database 13 is flushed) and PostgreSQL on 127.0.0.1:5432 (database
  * mtt_bot_bench is dropped and recreated). Everything else is started here, on loopback, and stopped at
- * the end. Settings: BENCH_DURATION (seconds per measured run, default 4), BENCH_ROUNDS (default 4),
- * BENCH_CONNECTIONS (default 50).
+ * the end. Settings: --duration, --rounds, --connections, or BENCH_DURATION, BENCH_ROUNDS,
+ * BENCH_CONNECTIONS (`npm run bench -- --help`).
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import { Option } from "commander";
+import { createProgram, parseArguments, positiveNumber, wholeNumber } from "../scripts/lib/cli.js";
 import { dropDatabase, flushRedisDatabase, recreateDatabase } from "../scripts/lib/local-storage.js";
 import { buildWorkerBundle, compatibilityDate, REPO_ROOT, type WorkerBundle } from "../scripts/lib/worker-bundle.js";
 import { measureCpu, pidsNamed, type CpuGroup } from "./lib/cpu.js";
@@ -28,15 +30,20 @@ import { startWorkerd } from "./lib/workerd.js";
 
 const OUT = join(REPO_ROOT, "bench/out");
 
-const envNumber = (name: string, fallback: number) => {
-  const value = Number(process.env[name]);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-};
+const program = createProgram(
+  "bench",
+  "Benchmark the bot's Worker in workerd against a bare route, the handlers without ledger and sessions, grammY and Telegraf on Node (about 3½ minutes with the defaults); writes bench/results.json and bench/results.md.",
+)
+  .addOption(new Option("--duration <seconds>", "seconds per measured run").env("BENCH_DURATION").argParser(positiveNumber).default(4))
+  .addOption(new Option("--rounds <n>", "measured rounds").env("BENCH_ROUNDS").argParser(wholeNumber(1)).default(4))
+  .addOption(new Option("--connections <n>", "connections for the main comparison").env("BENCH_CONNECTIONS").argParser(wholeNumber(1)).default(50));
+parseArguments(program);
+const options = program.opts<{ duration: number; rounds: number; connections: number }>();
 
 const SETTINGS: Settings = {
-  durationSeconds: envNumber("BENCH_DURATION", 4),
-  rounds: envNumber("BENCH_ROUNDS", 4),
-  connections: envNumber("BENCH_CONNECTIONS", 50),
+  durationSeconds: options.duration,
+  rounds: options.rounds,
+  connections: options.connections,
   scaling: [1, 10, 50, 100],
   warmupAmount: 1000,
   coldStarts: 5,

@@ -43,6 +43,13 @@ export function wholeNumber(min: number, max?: number): (value: string) => numbe
   };
 }
 
+/** An option parser for a number greater than zero (fractions allowed). */
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a number greater than 0");
+  return n;
+}
+
 /** The password in a connection string such as DATABASE_URL (`scheme://user:password@host/…`). */
 function passwordOf(url: string | undefined): string | undefined {
   return url === undefined ? undefined : /^[^:]+:\/\/[^:/@]+:([^@]+)@/.exec(url)?.[1];
@@ -60,6 +67,19 @@ function knownSecrets(): string[] {
 export function printError(line: string): void {
   const safe = knownSecrets().reduce((text, secret) => text.replaceAll(secret, "[redacted]"), line);
   process.stderr.write(`error: ${safe}\n`);
+}
+
+/**
+ * Parses the arguments of a program without an action (the caller runs on with `program.opts()`);
+ * `--help` exits 0 and a bad argument exits 1 with one line, as in `runProgram`.
+ */
+export function parseArguments(program: Command, argv: string[] = process.argv): void {
+  try {
+    program.parse(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) process.exit(error.exitCode);
+    throw error;
+  }
 }
 
 /**

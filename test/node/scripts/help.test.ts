@@ -1,4 +1,4 @@
-// `--help` of every script: exit 0 and usage on stdout, with no variables set at all.
+// `--help` of every script (bench/run.ts included): exit 0 and usage on stdout, with no variables set at all.
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanUp, runScript } from "./run-script.js";
 
@@ -13,6 +13,7 @@ describe("--help", () => {
     ["polling.ts", [], "Usage: polling [options]", ["--force"]],
     ["migrate.ts", [], "Usage: db:migrate [options]", ["--database-url <url>"]],
     ["dev.ts", [], "Usage: dev [options]", ["--port <port>", "--redis-url <url>", "--postgres-url <url>"]],
+    ["../bench/run.ts", [], "Usage: bench [options]", ["--duration <seconds>", "--rounds <n>", "--connections <n>", "env: BENCH_ROUNDS"]],
     ["local/start.ts", [], "Usage: local:services [options]", ["--redis-port <port>", "--bot-token <token>", "--json"]],
   ])("%s %j --help prints usage and exits 0", async (script, args, usage, options) => {
     // No variables at all: --help must not need (or read) any.
@@ -26,10 +27,19 @@ describe("--help", () => {
 
   it.each([
     ["dev.ts", ["--port", "http"], /^error: option '--port <port>' argument 'http' is invalid\. expected a whole number from 1 to 65535\n$/],
+    ["../bench/run.ts", ["--rounds", "0"], /^error: option '--rounds <n>' argument '0' is invalid\. expected a whole number of at least 1\n$/],
+    ["../bench/run.ts", ["--duration", "-1"], /^error: option '--duration <seconds>' argument '-1' is invalid\. expected a number greater than 0\n$/],
   ])("%s %j is one line and exit 1, before anything starts", async (script, args, message) => {
     const result = await runScript(script, args, { env: {} });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(message);
+    expect(result.stdout).toBe("");
+  });
+
+  it("a bad BENCH_* variable is one line naming it, exit 1", async () => {
+    const result = await runScript("../bench/run.ts", [], { env: { BENCH_CONNECTIONS: "many" } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe("error: option '--connections <n>' value 'many' from env 'BENCH_CONNECTIONS' is invalid. expected a whole number of at least 1\n");
     expect(result.stdout).toBe("");
   });
 
