@@ -6,6 +6,7 @@ import { parseBotConfig, secretsOf } from "../src/config.js";
 import { createLogger, errorFields } from "../src/lib/logger.js";
 import { CliError, createProgram, loadDevVars, runProgram } from "./lib/cli.js";
 import { startLocalServices } from "./lib/local-services.js";
+import { retryAfterOnce } from "./lib/telegram.js";
 
 const program = createProgram("polling", "Run the bot with long polling in Node: the same handlers, sessions and database as the Worker.")
   .option("--force", "delete the bot's webhook first (this takes the production webhook down)")
@@ -18,6 +19,15 @@ const program = createProgram("polling", "Run the bot with long polling in Node:
     const config = parseBotConfig(process.env);
     const logger = createLogger(secretsOf(config));
     const bot = createBot({ config, redis: createRedis(config.redis), db: createDb(config.database), logger });
+    bot.api.config.use(retryAfterOnce, async (prev, method, payload, signal) => {
+      // grammY's loop waits out a longer 429 on getUpdates (3 s when Telegram names no time) without a
+      // word: say why nothing happens.
+      const result = await prev(method, payload, signal);
+      if (method === "getUpdates" && !result.ok && result.error_code === 429 && !signal?.aborted) {
+        console.log(`polling: Telegram asked to wait ${result.parameters?.retry_after ?? 3} s (429 on getUpdates); polling resumes after that`);
+      }
+      return result;
+    });
     bot.catch((error) => logger.error("handler failed", { update_id: error.ctx.update.update_id, ...errorFields(error.error) }));
 
     const webhook = await bot.api.getWebhookInfo();

@@ -4,7 +4,7 @@ import { ALLOWED_UPDATES } from "../src/bot/allowed-updates.js";
 import { COMMANDS } from "../src/bot/commands.js";
 import { DEFAULT_LOCALE, LOCALES, translate } from "../src/bot/i18n/index.js";
 import { readVariable } from "../src/config.js";
-import { CliError, createProgram, loadDevVars, runProgram } from "./lib/cli.js";
+import { CliError, createProgram, loadDevVars, runProgram, wholeNumber } from "./lib/cli.js";
 import { botApiFromEnv } from "./lib/telegram.js";
 
 /** Ports Telegram delivers webhooks to. */
@@ -56,13 +56,10 @@ const program = createProgram("webhook", "Register, inspect and delete the bot's
 program
   .command("set")
   .description("setWebhook with TELEGRAM_WEBHOOK_URL and the secret, setMyCommands, then verify with getWebhookInfo")
-  .option("--max-connections <n>", "parallel connections Telegram may open (1-100)", "40")
+  .option("--max-connections <n>", "parallel connections Telegram may open (1-100)", wholeNumber(1, 100), 40)
   .option("--keep-pending", "keep updates that queued up while no webhook was set (default: drop them)")
-  .action(async (options: { maxConnections: string; keepPending?: boolean }) => {
-    const maxConnections = Number(options.maxConnections);
-    if (!Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > 100) {
-      throw new CliError("--max-connections must be a whole number from 1 to 100");
-    }
+  .action(async (options: { maxConnections: number; keepPending?: boolean }) => {
+    const { maxConnections } = options;
     const url = webhookUrl();
     if (url === undefined) throw new CliError("TELEGRAM_WEBHOOK_URL is missing");
     const secret = readVariable(process.env, "TELEGRAM_WEBHOOK_SECRET");

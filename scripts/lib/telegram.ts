@@ -1,8 +1,53 @@
-import { Api } from "grammy";
+import { Api, type Transformer } from "grammy";
 import { readVariable } from "../../src/config.js";
 
-/** A Bot API client for the token and API root in the environment (a trailing `/` on the root is fine). */
+/** The longest `retry_after` (seconds) the scripts wait out before calling again. */
+export const MAX_RETRY_AFTER_SECONDS = 5;
+
+type CallSignal = Parameters<Transformer>[3];
+
+/**
+ * Resolves after `ms`, or as soon as `signal` aborts (polling stops). Not `timers/promises`: on Node,
+ * grammY's signals come from the abort-controller package, which Node's timers refuse.
+ */
+function pause(ms: number, signal: CallSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+/**
+ * A Bot API transformer for Telegram's flood control: a 429 whose `retry_after` is at most
+ * `MAX_RETRY_AFTER_SECONDS` is waited out and the call made once more. A longer wait, or a second 429,
+ * is handed back as Telegram's error: a one-shot script then fails with one line ("… retry after N")
+ * instead of sleeping for minutes looking hung, and grammY's polling loop waits it out by itself.
+ */
+export const retryAfterOnce: Transformer = async (prev, method, payload, signal) => {
+  const first = await prev(method, payload, signal);
+  const wait = !first.ok && first.error_code === 429 ? first.parameters?.retry_after : undefined;
+  if (wait === undefined || wait > MAX_RETRY_AFTER_SECONDS) return first;
+  await pause(wait * 1000, signal);
+  if (signal?.aborted) return first;
+  const second = await prev(method, payload, signal);
+  if (second.ok || second.error_code !== 429) return second;
+  return { ...second, description: `${second.description} (again after waiting ${wait} s)` };
+};
+
+/**
+ * A Bot API client for the token and API root in the environment (a trailing `/` on the root is fine),
+ * waiting out a short 429 once (`retryAfterOnce`).
+ */
 export function botApiFromEnv(env: NodeJS.ProcessEnv = process.env): Api {
   const apiRoot = readVariable(env, "TELEGRAM_API_ROOT").replace(/\/+$/, "");
-  return new Api(readVariable(env, "TELEGRAM_BOT_TOKEN"), { apiRoot });
+  const api = new Api(readVariable(env, "TELEGRAM_BOT_TOKEN"), { apiRoot });
+  api.config.use(retryAfterOnce);
+  return api;
 }

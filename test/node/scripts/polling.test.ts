@@ -63,8 +63,8 @@ const calls = async (method?: string): Promise<RecordedCall[]> =>
   (await control(`calls${method === undefined ? "" : `?method=${method}`}`, "GET")) as RecordedCall[];
 const params = async (method: string): Promise<Record<string, unknown>[]> => (await calls(method)).map((call) => call.params);
 
-async function polling(args: string[] = []): Promise<RunningScript> {
-  return startScript("polling.ts", args, { env: vars() });
+async function polling(args: string[] = [], env: Record<string, string | undefined> = {}): Promise<RunningScript> {
+  return startScript("polling.ts", args, { env: { ...vars(), ...env } });
 }
 
 async function stop(script: RunningScript) {
@@ -192,5 +192,74 @@ describe("polling.ts", () => {
     const result = await stop(script);
     expectOneLineFailure(result, /^error: Telegram is unreachable: Network request for 'getUpdates' failed!\n$/);
     expect(result.stdout).toBe(RUNNING);
+  });
+
+  it("an unknown token (401) is one line, exit 1, without printing it", async () => {
+    const unknownToken = "7000000002:AAunknown-token";
+    const result = await (await polling([], { TELEGRAM_BOT_TOKEN: unknownToken })).exited;
+
+    expectOneLineFailure(result, /^error: Telegram refused getWebhookInfo: 401 Unauthorized\n$/);
+    expectNoLeak(result, [unknownToken, TOKEN]);
+    expect((await calls()).map((call) => call.method)).toEqual(["getWebhookInfo"]);
+  });
+
+  it("a token revoked while polling (401 on getUpdates) stops it with one line, exit 1", async () => {
+    await control("faults", "POST", { method: "getUpdates", error_code: 401 });
+    const result = await (await polling()).exited;
+
+    expectOneLineFailure(result, /^error: Telegram refused getUpdates: 401 Unauthorized\n$/);
+    expect(result.stdout).toBe(RUNNING);
+  });
+
+  it("waits out a short 429 at start (getWebhookInfo, retry_after 1) once and runs", async () => {
+    await control("faults", "POST", { method: "getWebhookInfo", error_code: 429, retry_after: 1, times: 1 });
+    await control("updates", "POST", [withId(helpUpdate, 940000001)]);
+    const script = await polling();
+
+    await waitFor(async () => (await calls("sendMessage")).length === 1, "the reply");
+    const [first, second] = await calls("getWebhookInfo");
+    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(990);
+    const result = await stop(script);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe(`${RUNNING}polling: stopped\n`);
+    expect(result.stderr).toBe("");
+  });
+
+  it("a long 429 at start (retry_after 30) is one line, exit 1, at once", async () => {
+    await control("faults", "POST", { method: "getWebhookInfo", error_code: 429, retry_after: 30 });
+    const result = await (await polling()).exited;
+
+    expectOneLineFailure(result, /^error: Telegram refused getWebhookInfo: 429 Too Many Requests: retry after 30\n$/);
+    expect(await calls("getWebhookInfo")).toHaveLength(1);
+  });
+
+  it("a 429 on getUpdates past the one short wait: says so in one line, waits retry_after, then answers", async () => {
+    await control("faults", "POST", { method: "getUpdates", error_code: 429, retry_after: 1, times: 2 });
+    await control("updates", "POST", [withId(helpUpdate, 950000001)]);
+    const script = await polling();
+
+    await waitFor(async () => (await calls("sendMessage")).length === 1, "the reply");
+    const polls = await calls("getUpdates");
+    // The first 429 is waited out by the script, the second by grammY's loop: 1 s each.
+    expect((polls[1]?.at ?? 0) - (polls[0]?.at ?? 0)).toBeGreaterThanOrEqual(990);
+    expect((polls[2]?.at ?? 0) - (polls[1]?.at ?? 0)).toBeGreaterThanOrEqual(990);
+    const result = await stop(script);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe(
+      `${RUNNING}polling: Telegram asked to wait 1 s (429 on getUpdates); polling resumes after that\npolling: stopped\n`,
+    );
+    expect(result.stderr).toBe("");
+  });
+
+  it("SIGTERM during the wait for a 429 stops at once, exit 0", async () => {
+    await control("faults", "POST", { method: "getUpdates", error_code: 429, retry_after: 5, times: 1 });
+    const script = await polling();
+    await waitFor(async () => (await calls("getUpdates")).length === 1, "the 429");
+
+    const stopped = Date.now();
+    const result = await stop(script);
+    expect(result.code, result.stderr).toBe(0);
+    expect(Date.now() - stopped).toBeLessThan(3000);
+    expect(result.stdout).toBe(`${RUNNING}polling: stopped\n`);
   });
 });

@@ -9,7 +9,18 @@ import { ALLOWED_UPDATES } from "../../../src/bot/allowed-updates.js";
 import { COMMANDS } from "../../../src/bot/commands.js";
 import { DEFAULT_LOCALE, LOCALES, translate } from "../../../src/bot/i18n/index.js";
 import { readVariable } from "../../../src/config.js";
-import { cleanUp, expectNoLeak, expectOneLineFailure, runScript, scratchDir, SHARED, TOKEN, type ScriptResult } from "./run-script.js";
+import {
+  cleanUp,
+  expectNoLeak,
+  expectOneLineFailure,
+  runScript,
+  scratchDir,
+  SHARED,
+  startScript,
+  TOKEN,
+  waitFor,
+  type ScriptResult,
+} from "./run-script.js";
 
 const WEBHOOK_URL = "https://mtt-pro-api.xlog.uz/bot/webhook/";
 const SECRET = "webhook_test-secret_0123456789abcdef";
@@ -18,17 +29,19 @@ let double: BotApiDouble;
 let api: Api;
 let botInfo: Record<string, unknown>;
 
-function webhook(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): Promise<ScriptResult> {
-  return runScript("webhook.ts", args, {
-    env: {
-      TELEGRAM_BOT_TOKEN: TOKEN,
-      TELEGRAM_API_ROOT: double.url,
-      TELEGRAM_WEBHOOK_URL: WEBHOOK_URL,
-      TELEGRAM_WEBHOOK_SECRET: SECRET,
-      ...env,
-    },
-    ...(cwd === undefined ? {} : { cwd }),
-  });
+/** The variables of a correct set-up, with `overrides`. */
+function env(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    TELEGRAM_BOT_TOKEN: TOKEN,
+    TELEGRAM_API_ROOT: double.url,
+    TELEGRAM_WEBHOOK_URL: WEBHOOK_URL,
+    TELEGRAM_WEBHOOK_SECRET: SECRET,
+    ...overrides,
+  };
+}
+
+function webhook(args: string[], overrides: Record<string, string | undefined> = {}, cwd?: string): Promise<ScriptResult> {
+  return runScript("webhook.ts", args, { env: env(overrides), ...(cwd === undefined ? {} : { cwd }) });
 }
 
 /** The webhook as set-webhook sets it, registered directly on the double. */
@@ -104,6 +117,31 @@ describe("webhook.ts set", () => {
     expect(result.stdout).toContain("max connections: 10; pending updates kept");
   });
 
+  it.each(["0", "101", "1.5", "ten", "-1"])("refuses --max-connections %s before calling Telegram", async (value) => {
+    const result = await webhook(["set", "--max-connections", value]);
+    expectOneLineFailure(result, /option '--max-connections <n>' argument '.+' is invalid\. expected a whole number from 1 to 100/);
+    expect(result.stdout).toBe("");
+    expect(double.calls()).toEqual([]);
+  });
+
+  it.each([1, 100])("accepts --max-connections %i", async (value) => {
+    const result = await webhook(["set", "--max-connections", String(value)]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(double.calls("setWebhook")[0]?.params).toMatchObject({ max_connections: value });
+  });
+
+  it.each([
+    ["443, spelled out", "https://mtt-pro-api.xlog.uz:443/bot/webhook/", WEBHOOK_URL],
+    ["80", "https://mtt-pro-api.xlog.uz:80/bot/webhook/", "https://mtt-pro-api.xlog.uz:80/bot/webhook/"],
+    ["88", "https://mtt-pro-api.xlog.uz:88/bot/webhook/", "https://mtt-pro-api.xlog.uz:88/bot/webhook/"],
+    ["8443", "https://mtt-pro-api.xlog.uz:8443/bot/webhook/", "https://mtt-pro-api.xlog.uz:8443/bot/webhook/"],
+  ])("accepts port %s", async (_port, url, registered) => {
+    const result = await webhook(["set"], { TELEGRAM_WEBHOOK_URL: url });
+    expect(result.code, result.stderr).toBe(0);
+    expect(double.calls("setWebhook")[0]?.params).toMatchObject({ url: registered });
+    expect(result.stdout).toContain(`webhook set for @mtt_pro_bot: ${registered}\n`);
+  });
+
   it.each([
     ["an http URL", "http://mtt-pro-api.xlog.uz:8080/bot/webhook/", /TELEGRAM_WEBHOOK_URL must be https/],
     ["port 8080", "https://mtt-pro-api.xlog.uz:8080/bot/webhook/", /TELEGRAM_WEBHOOK_URL port must be 443, 80, 88 or 8443/],
@@ -122,19 +160,29 @@ describe("webhook.ts set", () => {
     expect(double.calls()).toEqual([]);
   });
 
-  it("reports an unknown token (401) in one line without printing it", async () => {
-    const unknownToken = "7000000002:AAunknown-token";
-    const result = await webhook(["set"], { TELEGRAM_BOT_TOKEN: unknownToken });
-    expectOneLineFailure(result, /Telegram refused getMe: 401 Unauthorized/);
-    expectNoLeak(result, [unknownToken]);
-    expect(methods()).toEqual(["getMe"]);
-  });
 
-  it("reports a 429 on setWebhook with its retry_after and stops there", async () => {
-    double.addFault({ method: "setWebhook", error_code: 429, retry_after: 7 });
-    const result = await webhook(["set"]);
-    expectOneLineFailure(result, /Telegram refused setWebhook: 429 Too Many Requests: retry after 7/);
-    expect(methods()).toEqual(["getMe", "setWebhook"]);
+  it.each([
+    [
+      "another URL",
+      { url: "https://elsewhere.example/bot/webhook/", allowed_updates: [...ALLOWED_UPDATES] },
+      /^error: Telegram reports webhook https:\/\/elsewhere\.example\/bot\/webhook\/, not https:\/\/mtt-pro-api\.xlog\.uz\/bot\/webhook\/\n$/,
+    ],
+    [
+      "other allowed_updates",
+      { url: WEBHOOK_URL, allowed_updates: ["message"] },
+      new RegExp(`^error: Telegram reports allowed_updates \\["message"\\], not ${JSON.stringify(ALLOWED_UPDATES).replace(/[[\]]/g, "\\$&")}\n$`),
+    ],
+  ])("fails when getWebhookInfo reads back %s than it set", async (_what, other, message) => {
+    // Someone else changes the webhook between our setWebhook and our read-back: the double holds the
+    // script's getWebhookInfo for a while, and the change lands in that window.
+    double.addFault({ method: "getWebhookInfo", delay_ms: 2000, times: 1 });
+    const script = await startScript("webhook.ts", ["set"], { env: env() });
+    await waitFor(() => double.calls("getWebhookInfo").length === 1, "the read-back");
+    await api.setWebhook(other.url, { allowed_updates: other.allowed_updates as never });
+
+    const result = await script.exited;
+    expectOneLineFailure(result, message);
+    expect(result.stdout).not.toContain("webhook set");
   });
 
   it("reports an unreachable Bot API in one line", async () => {
@@ -246,5 +294,55 @@ describe("webhook.ts delete", () => {
     expect(result.code, result.stderr).toBe(0);
     expect(double.calls("deleteWebhook").map((call) => call.params)).toEqual([{ drop_pending_updates: true }]);
     expect(await api.getWebhookInfo()).toMatchObject({ url: "", pending_update_count: 0 });
+  });
+});
+
+describe.each([
+  ["set", "getMe", "setWebhook"],
+  ["info", "getWebhookInfo", "getWebhookInfo"],
+  ["delete", "deleteWebhook", "deleteWebhook"],
+])("webhook.ts %s and Telegram's errors", (command, firstMethod, method) => {
+  beforeEach(() => setWebhook());
+
+  it(`reports an unknown token (401 on ${firstMethod}) in one line without printing it`, async () => {
+    const unknownToken = "7000000002:AAunknown-token";
+    const result = await webhook([command], { TELEGRAM_BOT_TOKEN: unknownToken });
+    expectOneLineFailure(result, new RegExp(`^error: Telegram refused ${firstMethod}: 401 Unauthorized\n$`));
+    expectNoLeak(result, [unknownToken, TOKEN]);
+    expect(methods()).toEqual([firstMethod]);
+    expect(double.calls()[0]?.token).toBe(unknownToken);
+  });
+
+  it(`waits out a short 429 on ${method} (retry_after 1) once and carries on`, async () => {
+    double.addFault({ method, error_code: 429, retry_after: 1, times: 1 });
+    const result = await webhook([command]);
+
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe("");
+    const [first, second, third] = double.calls(method);
+    expect(third).toBeUndefined();
+    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(990);
+    expect(second?.params).toEqual(first?.params);
+  });
+
+  it(`a second 429 on ${method} after the wait is one line, and no third try`, async () => {
+    double.addFault({ method, error_code: 429, retry_after: 1 });
+    const result = await webhook([command]);
+
+    expectOneLineFailure(
+      result,
+      new RegExp(`^error: Telegram refused ${method}: 429 Too Many Requests: retry after 1 \\(again after waiting 1 s\\)\n$`),
+    );
+    expect(double.calls(method)).toHaveLength(2);
+  });
+
+  it(`does not sit out a long 429 on ${method} (retry_after 7): one line, at once`, async () => {
+    double.addFault({ method, error_code: 429, retry_after: 7 });
+    const started = Date.now();
+    const result = await webhook([command]);
+
+    expectOneLineFailure(result, new RegExp(`^error: Telegram refused ${method}: 429 Too Many Requests: retry after 7\n$`));
+    expect(double.calls(method)).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(7000);
   });
 });
