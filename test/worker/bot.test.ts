@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { COMMANDS } from "../../src/bot/commands.js";
-import { freshUserId, sample, textMessage } from "./fixtures.js";
+import { buttonPress, freshUserId, sample, textMessage } from "./fixtures.js";
 import { botApi, callWorker, callWorkerWith, deliver, redisGateway, testRedis, testSql } from "./helpers.js";
 import { TEST_SECRETS } from "./bindings.js";
 import { startEarlyInMinute } from "./rate-window.js";
@@ -25,13 +25,6 @@ async function issueLinkToken(webUserId: number): Promise<{ token: string; url: 
   });
   expect(response.status).toBe(201);
   return response.json();
-}
-
-function callback(userId: number, data: string) {
-  const update = sample("callbackQuery", userId) as any;
-  update.callback_query.data = data;
-  update.callback_query.id = `cb-${update.update_id}`;
-  return update;
 }
 
 beforeEach(async () => {
@@ -101,7 +94,7 @@ describe("link → /me → /unlink, starting from a token made by the internal A
     });
     expect((await account(user))?.web_user_id).toBe(String(webUserId));
 
-    const yes = callback(user, "unlink:yes");
+    const yes = buttonPress(user, "unlink:yes");
     const answered = await deliver(yes);
     expect(await answered.json()).toEqual({ method: "answerCallbackQuery", callback_query_id: yes.callback_query.id });
     expect((await botApi.callsFor(user, "editMessageText")).at(-1)?.params.text).toBe(
@@ -136,7 +129,7 @@ describe("link → /me → /unlink, starting from a token made by the internal A
     const user = freshUserId();
     const issued = await issueLinkToken(99);
     await deliver(textMessage(user, `/start link_${issued.token}`));
-    const yes = callback(user, "unlink:yes");
+    const yes = buttonPress(user, "unlink:yes");
     await botApi.addFault({ method: "editMessageText", chat_id: user, error_code: 500, times: 1 });
     expect((await deliver(yes)).status).toBe(503);
     expect((await deliver(yes)).status).toBe(200);
@@ -150,7 +143,7 @@ describe("link → /me → /unlink, starting from a token made by the internal A
     const user = freshUserId();
     const issued = await issueLinkToken(77);
     await deliver(textMessage(user, `/start link_${issued.token}`));
-    await deliver(callback(user, "unlink:no"));
+    await deliver(buttonPress(user, "unlink:no"));
     expect((await botApi.callsFor(user, "editMessageText")).at(-1)?.params.text).toBe("Ничего не изменилось.");
     expect((await account(user))?.web_user_id).toBe("77");
   });
@@ -175,7 +168,7 @@ describe("/language", () => {
     const buttons = (offer?.params.reply_markup as any).inline_keyboard.flat().map((b: any) => b.callback_data);
     expect(buttons).toEqual(["lang:uz", "lang:ru", "lang:en"]);
 
-    const choose = await deliver(callback(user, "lang:uz"));
+    const choose = await deliver(buttonPress(user, "lang:uz"));
     expect(await choose.json()).toMatchObject({ method: "answerCallbackQuery", text: "Til: o‘zbekcha." });
     expect(await redis.get(`bot:session:${user}`)).toEqual({ language: "uz" });
 
@@ -261,7 +254,7 @@ describe("rate limit", () => {
     expect((await account(user))?.is_blocked).toBe(true);
 
     // A button pressed over the limit is answered (it would spin otherwise) and does nothing else.
-    const press = callback(user, "lang:en");
+    const press = buttonPress(user, "lang:en");
     const answered = await callWorkerWith({ RATE_LIMIT_PER_MINUTE: "3" }, "/bot/webhook/", {
       method: "POST",
       headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
@@ -297,9 +290,7 @@ describe("Redis round trips", () => {
     const user = freshUserId();
     await deliver(textMessage(user, "/help"));
     await redisGateway.resetStats();
-    const choose = sample("callbackQuery", user) as any;
-    choose.callback_query.data = "lang:en";
-    await deliver(choose);
+    await deliver(buttonPress(user, "lang:en"));
     expect((await redisGateway.stats()).requests).toBe(4);
   });
 });

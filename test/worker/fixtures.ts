@@ -67,3 +67,11 @@ export function textMessage(userId: number, text: string, extra: Record<string, 
   Object.assign(update.message, extra);
   return update;
 }
+
+/** A press of an inline button with `data` in `userId`'s private chat (sample callback_query.json). */
+export function buttonPress(userId: number, data: string): Update & { callback_query: Record<string, any> } {
+  const update = sample("callbackQuery", userId) as Update & { callback_query: Record<string, any> };
+  update.callback_query.data = data;
+  update.callback_query.id = `cb-${update.update_id}`;
+  return update;
+}

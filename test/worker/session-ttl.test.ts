@@ -1,17 +1,9 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import type { Update } from "grammy/types";
-import { freshUserId, sample, textMessage } from "./fixtures.js";
+import { buttonPress, freshUserId, textMessage } from "./fixtures.js";
 import { botApi, deliver, testRedis } from "./helpers.js";
 
 const redis = testRedis();
 const THIRTY_DAYS = 30 * 24 * 60 * 60;
-
-function chooseLanguage(userId: number, locale: "uz" | "ru" | "en"): Update {
-  const update = sample("callbackQuery", userId) as Update & { callback_query: Record<string, unknown> };
-  update.callback_query.data = `lang:${locale}`;
-  update.callback_query.id = `cb-${update.update_id}`;
-  return update;
-}
 
 beforeEach(async () => {
   await botApi.reset();
@@ -21,7 +13,7 @@ describe("sessions expire 30 days after their chat's last update", () => {
   it("a chosen language is stored under bot:session:<chat> with a TTL of about 30 days", async () => {
     const user = freshUserId();
     expect((await deliver(textMessage(user, "/language"))).status).toBe(200);
-    expect((await deliver(chooseLanguage(user, "en"))).status).toBe(200);
+    expect((await deliver(buttonPress(user, "lang:en"))).status).toBe(200);
     const key = `bot:session:${user}`;
     expect(await redis.get(key)).toEqual({ language: "en" });
     const ttl = await redis.ttl(key);
@@ -33,10 +25,10 @@ describe("sessions expire 30 days after their chat's last update", () => {
   it("changing the session stores it again with a fresh 30-day TTL", async () => {
     const user = freshUserId();
     const key = `bot:session:${user}`;
-    expect((await deliver(chooseLanguage(user, "en"))).status).toBe(200);
+    expect((await deliver(buttonPress(user, "lang:en"))).status).toBe(200);
     // As if the session had been stored long ago.
     await redis.expire(key, 3600);
-    expect((await deliver(chooseLanguage(user, "uz"))).status).toBe(200);
+    expect((await deliver(buttonPress(user, "lang:uz"))).status).toBe(200);
     expect(await redis.get(key)).toEqual({ language: "uz" });
     expect(await redis.ttl(key)).toBeGreaterThan(THIRTY_DAYS - 60);
   });
@@ -44,7 +36,7 @@ describe("sessions expire 30 days after their chat's last update", () => {
   it("any update of the chat renews the TTL, without storing the session again", async () => {
     const user = freshUserId();
     const key = `bot:session:${user}`;
-    expect((await deliver(chooseLanguage(user, "en"))).status).toBe(200);
+    expect((await deliver(buttonPress(user, "lang:en"))).status).toBe(200);
     await redis.expire(key, 3600);
     expect((await deliver(textMessage(user, "/help"))).status).toBe(200);
     expect(await redis.get(key)).toEqual({ language: "en" });

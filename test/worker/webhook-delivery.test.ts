@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FAILED_UPDATES_KEY, updateKey } from "../../src/webhook/update-ledger.js";
 import { TEST_SECRETS } from "./bindings.js";
-import { freshUserId, sample, textMessage } from "./fixtures.js";
+import { buttonPress, freshUserId, sample, textMessage } from "./fixtures.js";
 import { botApi, callWorkerWith, deliver, neonGateway, redisGateway, testRedis, testSql } from "./helpers.js";
 
 const redis = testRedis();
@@ -78,8 +78,7 @@ describe("dependency failures answer 503 and lose nothing", () => {
 
   it("Redis lost after the reply went out: 200 with the callback answer, so the reply is never sent twice", async () => {
     const user = freshUserId();
-    const choose = sample("callbackQuery", user) as any;
-    choose.callback_query.data = "lang:en";
+    const choose = buttonPress(user, "lang:en");
     // The choice is stored after the edit; Redis goes away while the edit is in flight.
     await botApi.addFault({ method: "editMessageText", chat_id: user, delay_ms: 1000, times: 1 });
     const delivery = deliver(choose);
@@ -186,8 +185,7 @@ describe("handler deadline", () => {
 describe("webhook replies", () => {
   it("answerCallbackQuery rides on the webhook response instead of a request of its own", async () => {
     const user = freshUserId();
-    const update = sample("callbackQuery", user) as any;
-    update.callback_query.data = "lang:en";
+    const update = buttonPress(user, "lang:en");
     const response = await deliver(update);
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toContain("application/json");
