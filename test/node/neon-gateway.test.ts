@@ -1,10 +1,8 @@
 // Conformance of the local Neon gateway with the official @neondatabase/serverless driver, over a real PostgreSQL.
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { Client, NeonDbError, Pool, neon, neonConfig } from "@neondatabase/serverless";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { spawnLocalServices } from "../../scripts/lib/local-services-process.js";
 import { startNeonGateway, type NeonGateway } from "../../scripts/local/neon-gateway.js";
 
 const DATABASE_URL = "postgres://postgres:unused@127.0.0.1:5432/test";
@@ -281,22 +279,11 @@ describe("control endpoints", () => {
 
 describe("started by npm run local:services", () => {
   it("--json prints its endpoint on one line and the endpoint serves queries", async () => {
-    const root = fileURLToPath(new URL("../..", import.meta.url));
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "scripts/local/start.ts",
-        "--json",
-        ...["--redis-port", "0", "--neon-port", "0", "--bot-api-port", "0", "--postgres-url", DATABASE_URL],
-      ],
-      { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
-    );
-    const exited = new Promise((resolve) => child.once("exit", resolve));
+    const services = await spawnLocalServices([
+      ...["--redis-port", "0", "--neon-port", "0", "--bot-api-port", "0", "--postgres-url", DATABASE_URL],
+    ]);
     try {
-      const first = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
-      const vars = JSON.parse(String(first.value)) as Record<string, string>;
+      const vars = services.vars;
       expect(vars.DATABASE_URL).toBe(DATABASE_URL);
       expect(vars.NEON_HTTP_ENDPOINT).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/sql$/);
       const res = await fetch(vars.NEON_HTTP_ENDPOINT ?? "", {
@@ -307,8 +294,7 @@ describe("started by npm run local:services", () => {
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ command: "SELECT", rowCount: 1, rows: [["42"]], rowAsArray: true });
     } finally {
-      child.kill("SIGTERM");
-      await exited;
+      await services.stop();
     }
   });
 });

@@ -1,7 +1,6 @@
-import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import { createInterface } from "node:readline";
 import type { TestProject } from "vitest/node";
+import { spawnLocalServices } from "../../scripts/lib/local-services-process.js";
 import { TEST_SECRETS } from "./bindings.js";
 
 // This file runs under the worker project's resolver, which picks the wrong builds of Node packages;
@@ -35,31 +34,15 @@ async function flushRedis(): Promise<void> {
 /** Starts `npm run local:services` on free ports over a fresh test database and Redis database. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await Promise.all([recreateDatabase(), flushRedis()]);
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "scripts/local/start.ts",
-      "--json",
-      ...["--redis-port", "0", "--neon-port", "0", "--bot-api-port", "0"],
-      ...["--redis-url", TEST_REDIS_URL, "--postgres-url", `${POSTGRES}/${TEST_DATABASE}`],
-      ...["--upstash-token", TEST_SECRETS.UPSTASH_REDIS_REST_TOKEN, "--bot-token", TEST_SECRETS.TELEGRAM_BOT_TOKEN],
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  const firstLine = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).once("line", resolve);
-    void exited.then((code) => reject(new Error(`local services exited with ${code} before starting`)));
-  });
-  const vars = JSON.parse(firstLine) as Record<string, string>;
+  const services = await spawnLocalServices([
+    ...["--redis-port", "0", "--neon-port", "0", "--bot-api-port", "0"],
+    ...["--redis-url", TEST_REDIS_URL, "--postgres-url", `${POSTGRES}/${TEST_DATABASE}`],
+    ...["--upstash-token", TEST_SECRETS.UPSTASH_REDIS_REST_TOKEN, "--bot-token", TEST_SECRETS.TELEGRAM_BOT_TOKEN],
+  ]);
+  const vars = services.vars;
   project.provide("botApiUrl", vars.TELEGRAM_API_ROOT ?? "");
   project.provide("redisGatewayUrl", vars.UPSTASH_REDIS_REST_URL ?? "");
   project.provide("neonHttpEndpoint", vars.NEON_HTTP_ENDPOINT ?? "");
   project.provide("databaseUrl", vars.DATABASE_URL ?? "");
-  return async () => {
-    child.kill("SIGTERM");
-    await exited;
-  };
+  return services.stop;
 }
