@@ -16,12 +16,19 @@ function describe(cause: unknown): string {
 /** Error replies that report a bug or bad data (a key of the wrong type, a malformed command): a retry cannot fix them. */
 const BUG_REPLY = /(^|: )(WRONGTYPE|ERR (syntax error|unknown command|wrong number of arguments|value is not|Error running script))/;
 
+/** An error reply a retry cannot fix; its message leaves out the command's arguments (tokens, session data). */
+export class RedisReplyError extends Error {
+  override readonly name = "RedisReplyError";
+}
+
 /**
  * A Redis failure as the failure policy sees it: `DependencyError("redis")` when a retry can fix it
- * (network, 5xx, limits, auth, a busy or failing-over server), else the error reply itself, a bug.
+ * (network, 5xx, limits, auth, a busy or failing-over server), else a `RedisReplyError`, a bug.
  */
 export function classifyRedisFailure(cause: unknown): Error {
-  if (cause instanceof errors.UpstashError && BUG_REPLY.test(cause.message)) return cause;
+  if (cause instanceof errors.UpstashError && BUG_REPLY.test(cause.message)) {
+    return new RedisReplyError(describe(cause), { cause });
+  }
   return new DependencyError("redis", { cause, message: describe(cause) });
 }
 

@@ -17,7 +17,9 @@ export function createLogger(
   secrets: readonly string[],
   write: (line: string) => void = (line) => console.log(line),
 ): Logger {
-  const redact = (line: string) => secrets.reduce((text, secret) => text.replaceAll(secret, "[redacted]"), line);
+  // A line is JSON, where a secret with quotes, backslashes or control characters appears escaped.
+  const forms = secrets.flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]);
+  const redact = (line: string) => forms.reduce((text, form) => text.replaceAll(form, "[redacted]"), line);
   const emit = (level: string) =>
     function log(msg: string, fields: LogFields = {}) {
       write(redact(JSON.stringify({ level, msg, ...fields, time: new Date().toISOString() })));

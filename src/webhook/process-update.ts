@@ -92,14 +92,14 @@ export async function processUpdate(processor: UpdateProcessor, update: Update):
       reply = payload;
     },
   });
+  // Only when the handler is done: one that outlives the deadline still reads and writes its session.
+  if (dropPreloaded !== undefined) void handling.then(dropPreloaded, dropPreloaded);
   try {
     await withDeadline(handling, timeoutMs);
   } catch (error) {
     if (!(error instanceof DeadlineExceededError)) return settleFailure(processor, update, claim, error, reply);
     processor.waitUntil(settleLate(processor, update, claim, handling, () => reply));
     return { kind: "timeout" };
-  } finally {
-    dropPreloaded?.();
   }
   await complete(logger, updateId, claim);
   return { kind: "handled", reply };
@@ -168,17 +168,19 @@ async function settleLate(
   try {
     await handling;
   } catch (error) {
-    // The response is gone; the failed list and the log line are what is left to do.
-    await settleFailure(processor, update, claim, error, undefined);
+    const outcome = await settleFailure(processor, update, claim, error, lateReply());
+    if (outcome.kind === "failed") await sendLateReply(processor, update, outcome.reply);
     return;
   }
-  const reply = lateReply();
-  if (reply !== undefined) {
-    // The webhook response is gone, so the call that was meant to ride on it is made directly.
-    const { method, ...params } = JSON.parse(reply) as { method: string };
-    await processor.bot.api.raw[method as "sendMessage"](params as never).catch((error: unknown) => {
-      processor.logger.warn("late webhook reply failed", { update_id: update.update_id, ...errorFields(error) });
-    });
-  }
+  await sendLateReply(processor, update, lateReply());
   await complete(processor.logger, update.update_id, claim);
+}
+
+/** The webhook response is gone, so the call that was meant to ride on it is made directly. */
+async function sendLateReply(processor: UpdateProcessor, update: Update, reply: string | undefined): Promise<void> {
+  if (reply === undefined) return;
+  const { method, ...params } = JSON.parse(reply) as { method: string };
+  await processor.bot.api.raw[method as "sendMessage"](params as never).catch((error: unknown) => {
+    processor.logger.warn("late webhook reply failed", { update_id: update.update_id, ...errorFields(error) });
+  });
 }

@@ -146,7 +146,10 @@ describe("bad data in Redis", () => {
     const failed = (await redis.lrange<Record<string, unknown>>(FAILED_UPDATES_KEY, 0, 20)).find(
       (entry) => entry.update_id === update.update_id,
     );
+    expect(failed).toMatchObject({ error_name: "RedisReplyError" });
     expect(String(failed?.error_message)).toContain("WRONGTYPE");
+    // Upstash appends the command and its arguments (tokens, session data): none of that is kept.
+    expect(JSON.stringify(failed)).not.toContain("command was");
     expect(await redis.get(updateKey(update.update_id))).toBe("done");
     // Once the key is repaired, the chat's next update is handled as usual.
     await redis.del(`bot:session:${user}`);
@@ -179,6 +182,27 @@ describe("handler deadline", () => {
     expect(await redis.get(updateKey(update.update_id))).toBe("done");
     expect((await deliver(update)).status).toBe(200);
     expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+});
+
+describe("handler deadline, then a bug", () => {
+  it("the late failure is kept in the failed list and its callback answer is still sent", async () => {
+    const user = freshUserId();
+    const press = buttonPress(user, "lang:en");
+    await botApi.addFault({ method: "editMessageText", chat_id: user, delay_ms: 1500, error_code: 400, times: 1 });
+    const late = await callWorkerWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "300" }, "/bot/webhook/", {
+      method: "POST",
+      headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
+      body: JSON.stringify(press),
+    });
+    expect(late.status).toBe(503);
+    // callWorkerWith waited for the background work.
+    const answers = (await botApi.calls("answerCallbackQuery")).filter((call) => call.params.callback_query_id === press.callback_query.id);
+    expect(answers).toHaveLength(1);
+    const failed = await redis.lrange<{ update_id: number }>(FAILED_UPDATES_KEY, 0, 20);
+    expect(failed.map((entry) => entry.update_id)).toContain(press.update_id);
+    expect((await deliver(press)).status).toBe(200);
+    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
   });
 });
 
