@@ -97,6 +97,25 @@ describe("dependency failures answer 503 and lose nothing", () => {
     expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
   });
 
+  it("only the first webhook-reply call rides on the response: a later one reached the user, so no redelivery", async () => {
+    const user = freshUserId();
+    const press = buttonPress(user, "lang:en");
+    // The answer goes out with the response; the edit that follows is a request of its own.
+    await botApi.addFault({ method: "editMessageText", chat_id: user, delay_ms: 1000, times: 1 });
+    const delivery = callWorkerWith({ WEBHOOK_REPLY_METHODS: "editMessageText,answerCallbackQuery" }, "/bot/webhook/", {
+      method: "POST",
+      headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
+      body: JSON.stringify(press),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await redisGateway.down();
+    const response = await delivery;
+    await redisGateway.up();
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ method: "answerCallbackQuery", text: "Language: English." });
+    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
+  });
+
   it.each([
     [500, undefined],
     [502, undefined],
