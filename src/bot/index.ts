@@ -16,6 +16,7 @@ import { membership } from "./features/membership.js";
 import { rateLimit } from "./features/rate-limit.js";
 import { start } from "./features/start.js";
 import { UpstashSessionStorage } from "./session-storage.js";
+import { unchangedEditSucceeds } from "./unchanged-edit.js";
 import type { VisibleEffects } from "./visible-effects.js";
 
 /** Options of `createBot`. */
@@ -90,6 +91,7 @@ export function createBot(options: CreateBotOptions): Bot<BotContext> {
     botInfo: options.config.botInfo,
     client: { apiRoot: options.config.apiRoot, canUseWebhookReply: (method) => replyMethods.has(method) },
   });
+  bot.api.config.use(unchangedEditSucceeds);
   if (options.visibleEffects) bot.use(options.visibleEffects.middleware);
   for (const feature of botFeatures(options)) bot.use(feature.middleware);
   return bot;

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { COMMANDS } from "../../src/bot/commands.js";
+import { FAILED_UPDATES_KEY } from "../../src/webhook/update-ledger.js";
 import { buttonPress, freshUserId, sample, textMessage } from "./fixtures.js";
 import { botApi, callWorker, callWorkerWith, deliver, redisGateway, testRedis, testSql } from "./helpers.js";
 import { TEST_SECRETS } from "./bindings.js";
@@ -266,6 +267,20 @@ describe("rate limit", () => {
       text: "Вы отправляете сообщения слишком часто. Подождите немного.",
     });
     expect(await botApi.callsFor(user, "editMessageText")).toEqual([]);
+  });
+});
+
+describe("a second tap on the same button", () => {
+  it("leaves the message as it is and is not a failure", async () => {
+    const user = freshUserId();
+    const first = buttonPress(user, "lang:en");
+    const second = buttonPress(user, "lang:en");
+    expect((await deliver(first)).status).toBe(200);
+    expect((await deliver(second)).status).toBe(200);
+    // Telegram refused the second edit (same text); that is the outcome the user wanted anyway.
+    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(2);
+    const failed = await redis.lrange<{ update_id: number }>(FAILED_UPDATES_KEY, 0, 50);
+    expect(failed.map((entry) => entry.update_id)).not.toContain(second.update_id);
   });
 });
 
