@@ -2,14 +2,12 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ConfigError } from "./config.js";
 import { DependencyError } from "./lib/errors.js";
-import { createLogger, errorFields } from "./lib/logger.js";
+import { errorFields, plainLogger } from "./lib/logger.js";
 import { health } from "./routes/health.js";
 import { internal } from "./routes/internal.js";
 import { webhook } from "./routes/webhook.js";
 import type { AppEnv } from "./types.js";
 
-/** Logs the errors that happen before a runtime (and its secret-aware logger) exists. */
-const bootLogger = createLogger([]);
 
 /** Builds the Hono app that serves everything under `/bot`. */
 export function createApp(): Hono<AppEnv> {
@@ -21,7 +19,7 @@ export function createApp(): Hono<AppEnv> {
   app.notFound((c) => c.json({ error: "not_found" }, 404));
   app.onError(function handleError(error, c) {
     if (error instanceof ConfigError) {
-      bootLogger.error("configuration error", { variable: error.variable, problem: error.problem });
+      plainLogger.error("configuration error", { variable: error.variable, problem: error.problem });
       return c.json({ error: "configuration_error", variable: error.variable, problem: error.problem }, 500);
     }
     if (error instanceof DependencyError) {
@@ -29,7 +27,7 @@ export function createApp(): Hono<AppEnv> {
       return c.json({ error: "dependency_unavailable", dependency: error.dependency }, 503);
     }
     if (error instanceof HTTPException) return c.json({ error: error.message || "error" }, error.status);
-    (c.get("runtime")?.logger ?? bootLogger).error("unhandled error", { path: c.req.path, ...errorFields(error) });
+    (c.get("runtime")?.logger ?? plainLogger).error("unhandled error", { path: c.req.path, ...errorFields(error) });
     return c.json({ error: "internal_error" }, 500);
   });
   return app;

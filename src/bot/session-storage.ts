@@ -1,44 +1,32 @@
 import type { StorageAdapter } from "grammy";
 import type { Redis } from "../clients/redis.js";
 
-/** Options of `UpstashSessionStorage`. */
-export interface UpstashSessionStorageOptions {
-  /** Prepended to every session key; default "bot:session:". */
-  prefix?: string;
-  /** Seconds a session lives after its chat's last update; default 30 days. */
-  ttlSeconds?: number;
-}
+/** Prepended to every session key. */
+const PREFIX = "bot:session:";
+/** A session lives this long after its chat's last update. */
+const TTL_SECONDS = 30 * 24 * 60 * 60;
 
 /**
  * A grammY `StorageAdapter` over Upstash Redis: JSON values, a key prefix and a TTL.
  * grammY writes a session back whenever a handler read it; a write that would store exactly what was
  * just read, or an empty session where there was none, is skipped, which saves a Redis round trip on
- * most updates. A value fetched together with
- * other work (the Worker reads it in the same round trip as the update's claim) can be handed over with
- * `preload`, so the read costs no round trip of its own.
+ * most updates. A value fetched together with other work (the Worker reads it in the same round trip
+ * as the update's claim) can be handed over with `preload`, so the read costs no round trip of its own.
  */
 export class UpstashSessionStorage<T> implements StorageAdapter<T> {
-  private readonly prefix: string;
-  private readonly ttlSeconds: number;
   /** JSON of the value last read per key, until the write that follows it. */
   private readonly lastRead = new Map<string, string>();
   /** Values fetched ahead of the read, per key, until that read. */
   private readonly preloaded = new Map<string, T | null>();
 
-  constructor(
-    private readonly redis: Redis,
-    options: UpstashSessionStorageOptions = {},
-  ) {
-    this.prefix = options.prefix ?? "bot:session:";
-    this.ttlSeconds = options.ttlSeconds ?? 30 * 24 * 60 * 60;
-  }
+  constructor(private readonly redis: Redis) {}
 
   /**
    * How the session of `key` is read: its Redis key, with the TTL the read renews (GETEX), so a session
    * lives 30 days after its chat's last update, not after its last change.
    */
   readOf(key: string): { key: string; ttlSeconds: number } {
-    return { key: this.prefix + key, ttlSeconds: this.ttlSeconds };
+    return { key: PREFIX + key, ttlSeconds: TTL_SECONDS };
   }
 
   /**
@@ -68,11 +56,11 @@ export class UpstashSessionStorage<T> implements StorageAdapter<T> {
     this.lastRead.delete(key);
     // Nothing changed, or a chat without a session still has nothing worth storing.
     if (json === previous || (previous === undefined && json === "{}")) return;
-    await this.redis.set(this.prefix + key, value, { ex: this.ttlSeconds });
+    await this.redis.set(PREFIX + key, value, { ex: TTL_SECONDS });
   }
 
   async delete(key: string): Promise<void> {
     this.lastRead.delete(key);
-    await this.redis.del(this.prefix + key);
+    await this.redis.del(PREFIX + key);
   }
 }

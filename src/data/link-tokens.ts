@@ -1,7 +1,8 @@
+import { encodeBase64Url } from "hono/utils/encode";
 import type { Redis } from "../clients/redis.js";
 
 /** How long a link token lives. */
-export const LINK_TOKEN_TTL_SECONDS = 15 * 60;
+const LINK_TOKEN_TTL_SECONDS = 15 * 60;
 
 function linkTokenKey(token: string): string {
   return `bot:link-token:${token}`;
@@ -31,7 +32,7 @@ export class LinkTokenStore {
   /** Issues a token for the web account; 24 random bytes, URL-safe, fits a /start payload. */
   async issue(webUserId: number): Promise<LinkToken> {
     const bytes = crypto.getRandomValues(new Uint8Array(24));
-    const token = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const token = encodeBase64Url(bytes.buffer);
     await this.redis.set(linkTokenKey(token), { webUserId }, { ex: LINK_TOKEN_TTL_SECONDS });
     return { token, webUserId, expiresAt: new Date(Date.now() + LINK_TOKEN_TTL_SECONDS * 1000) };
   }

@@ -27,6 +27,9 @@ export function createLogger(
   return { info: emit("info"), warn: emit("warn"), error: emit("error") };
 }
 
+/** For lines written where no runtime (and so no list of secrets) exists; such lines carry nothing secret. */
+export const plainLogger = createLogger([]);
+
 /** An error as log fields: class, message and stack, nothing else of the object. */
 export function errorFields(error: unknown): LogFields {
   if (!(error instanceof Error)) return { error: String(error) };

@@ -1,11 +1,12 @@
 import { Hono } from "hono";
 import { NeonDbError } from "@neondatabase/serverless";
+import { errors } from "@upstash/redis/cloudflare";
 import { DeadlineExceededError, withDeadline } from "../lib/deadline.js";
 import type { AppEnv } from "../types.js";
 import { withRuntime } from "./with-runtime.js";
 
 /** How long /bot/ready waits for each dependency. */
-export const READY_CHECK_DEADLINE_MS = 1500;
+const READY_CHECK_DEADLINE_MS = 1500;
 
 /** Why a check failed, in words that leak no hostname, token or driver message. */
 export type FailureReason = "timeout" | "unreachable" | "auth" | "error";
@@ -22,7 +23,7 @@ function reasonOf(error: unknown): FailureReason {
     if (cause.code?.startsWith("28")) return "auth";
     return cause.code === undefined ? "unreachable" : "error";
   }
-  if (cause instanceof Error && cause.name === "UpstashError") return AUTH_MESSAGE.test(cause.message) ? "auth" : "error";
+  if (cause instanceof errors.UpstashError) return AUTH_MESSAGE.test(cause.message) ? "auth" : "error";
   return "unreachable";
 }
 

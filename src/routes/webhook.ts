@@ -4,15 +4,15 @@ import { createMiddleware } from "hono/factory";
 import { ipRestriction } from "hono/ip-restriction";
 import { timingSafeEqual } from "hono/utils/buffer";
 import type { Update } from "grammy/types";
-import { createLogger } from "../lib/logger.js";
+import { plainLogger } from "../lib/logger.js";
 import type { AppEnv } from "../types.js";
 import { processUpdate, updateTypeOf, type Outcome } from "../webhook/process-update.js";
 import { withRuntime } from "./with-runtime.js";
 
 /** Telegram's webhook source networks (core.telegram.org/bots/webhooks). */
-export const TELEGRAM_NETWORKS = ["149.154.160.0/20", "91.108.4.0/22"];
+const TELEGRAM_NETWORKS = ["149.154.160.0/20", "91.108.4.0/22"];
 /** Telegram's own cap on a webhook body is far below this; anything larger is not from Telegram. */
-export const MAX_UPDATE_BYTES = 1024 * 1024;
+const MAX_UPDATE_BYTES = 1024 * 1024;
 const SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token";
 /** Seconds after which a redelivery of an update that is being handled may find it done. */
 const RETRY_AFTER_SECONDS = "5";
@@ -76,9 +76,6 @@ function respond(c: Context<AppEnv>, outcome: Outcome): Response {
   }
 }
 
-/** Logs without a runtime: lines about rejected requests carry nothing secret to redact. */
-const requestLogger = createLogger([]);
-
 /**
  * One JSON line per webhook request, rejected ones included (a flood of bad secrets shows in the logs):
  * `update_id`, update type and outcome once the body is an update, always status and duration.
@@ -88,7 +85,7 @@ const logRequest = createMiddleware<AppEnv>(async function logRequest(c, next) {
   await next();
   const status = c.res.status;
   const fields = c.get("webhookLog") ?? { outcome: status >= 500 ? "error" : "rejected", method: c.req.method };
-  (c.get("runtime")?.logger ?? requestLogger).info("webhook", { ...fields, status, duration_ms: Date.now() - started });
+  (c.get("runtime")?.logger ?? plainLogger).info("webhook", { ...fields, status, duration_ms: Date.now() - started });
 });
 
 /** `POST /webhook/`: Telegram updates into grammY, answered by Telegram's retry rules. */

@@ -6,7 +6,7 @@ const DONE_TTL_SECONDS = 24 * 60 * 60;
 /** How many failed updates are kept for inspection. */
 const FAILED_UPDATES_KEPT = 1000;
 
-/** Redis key of the capped list of updates whose handler failed with a bug. */
+/** Redis key of the capped list of updates that failed for good (a bug, or a failure after a reply went out). */
 export const FAILED_UPDATES_KEY = "bot:failed-updates";
 
 /** Redis key that records the state of one update. */
@@ -34,7 +34,7 @@ export interface UpdateClaim {
   complete(): Promise<void>;
   /** A retryable failure: let the next delivery claim the update again. */
   release(): Promise<void>;
-  /** A bug: remember the update as done, so it cannot block the chat, and keep it for inspection. */
+  /** A failure a redelivery must not repeat: remember the update as done, so it cannot block the chat, and keep it for inspection. */
   fail(record: FailedUpdateRecord): Promise<void>;
 }
 

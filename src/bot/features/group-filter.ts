@@ -11,7 +11,7 @@ function isUnaddressedGroupMessage(ctx: Context): boolean {
 
 /**
  * In groups the bot only answers commands addressed to it (`/help@mtt_pro_bot`); other group
- * messages stop here, before any Redis or database work.
+ * messages stop here, before the session, the rate limit and any handler.
  */
 export const groupFilter = new Composer<BotContext>();
 

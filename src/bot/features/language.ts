@@ -1,6 +1,6 @@
 import { Composer, InlineKeyboard } from "grammy";
 import type { BotContext } from "../context.js";
-import { translate, type Locale } from "../i18n/index.js";
+import { LOCALES, translate, type Locale } from "../i18n/index.js";
 
 const LANGUAGE_NAMES: Record<Locale, string> = { uz: "O‘zbekcha", ru: "Русский", en: "English" };
 
@@ -13,7 +13,7 @@ language.command("language", async (ctx) => {
   await ctx.reply(ctx.t("language_choose"), { reply_markup: keyboard });
 });
 
-language.callbackQuery(/^lang:(uz|ru|en)$/, async (ctx) => {
+language.callbackQuery(new RegExp(`^lang:(${LOCALES.join("|")})$`), async (ctx) => {
   const locale = ctx.match[1] as Locale;
   ctx.session.language = locale;
   const confirmation = translate(locale, "language_set");

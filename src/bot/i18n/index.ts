@@ -10,7 +10,7 @@ export const DEFAULT_LOCALE: Locale = "uz";
 
 const catalogs: Record<Locale, Record<MessageKey, string>> = { uz, ru, en };
 
-/** Narrows a Telegram `language_code` (e.g. "ru", "en-US") or a stored choice to a locale. */
+/** Narrows a Telegram `language_code` (e.g. "ru", "en-US") to a locale we speak. */
 export function toLocale(code: string | undefined): Locale | undefined {
   const base = code?.slice(0, 2).toLowerCase();
   return LOCALES.find((locale) => locale === base);
