@@ -33,33 +33,25 @@ export function classifyRedisFailure(cause: unknown): Error {
 }
 
 /**
- * An Upstash client whose failures are classified by `classifyRedisFailure`, so callers can tell an
- * outage from a bug. Auto-pipelining is off: it would report error replies outside the transport, and
- * the bot's Redis calls are sequential.
+ * Creates the Upstash Redis client used by the Worker and the polling script. Its failures are
+ * classified by `classifyRedisFailure`, so callers can tell an outage from a bug. Auto-pipelining is
+ * off: it would report error replies outside the transport, and the bot's Redis calls are sequential.
  */
-class DependencyAwareRedis extends Redis {
-  constructor(settings: RedisSettings) {
-    super({
-      url: settings.url,
-      token: settings.token,
-      enableTelemetry: false,
-      enableAutoPipelining: false,
-      // A short retry budget: a webhook request must give up fast and let Telegram redeliver.
-      retry: { retries: 2, backoff: (attempt) => 25 * 2 ** attempt },
-    });
-    const transport = this.client;
-    const guarded: typeof transport = Object.create(transport);
-    guarded.request = <TResult>(request: Parameters<typeof transport.request>[0]) =>
-      transport.request<TResult>(request).catch((cause: unknown) => {
-        throw classifyRedisFailure(cause);
-      });
-    this.client = guarded;
-  }
-}
-
-/** Creates the Upstash Redis client used by the Worker and the polling script. */
 export function createRedis(settings: RedisSettings): Redis {
-  return new DependencyAwareRedis(settings);
+  const redis = new Redis({
+    url: settings.url,
+    token: settings.token,
+    enableTelemetry: false,
+    enableAutoPipelining: false,
+    // A short retry budget: a webhook request must give up fast and let Telegram redeliver.
+    retry: { retries: 2, backoff: (attempt) => 25 * 2 ** attempt },
+  });
+  redis.use((request, next) =>
+    next(request).catch((cause: unknown) => {
+      throw classifyRedisFailure(cause);
+    }),
+  );
+  return redis;
 }
 
 export type { Redis };

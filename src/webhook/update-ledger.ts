@@ -92,6 +92,8 @@ export class UpdateLedger {
   private claimOf(key: string, owner: string): UpdateClaim {
     const redis = this.redis;
     return {
+      // Not owner-checked: a late settle that outlived the lease found a redelivery running the handler
+      // too, and "done" is the right end state for both.
       async complete() {
         await redis.set(key, DONE, { ex: DONE_TTL_SECONDS });
       },

@@ -32,8 +32,9 @@ export function rateLimit(redis: Redis, updatesPerMinute: number): Composer<BotC
     if (success) return next();
     // A pressed button spins until answered, so it always gets the warning as a toast.
     if (ctx.callbackQuery !== undefined) return void (await ctx.answerCallbackQuery({ text: ctx.t("rate_limited") }));
+    if (ctx.chat === undefined) return;
     const firstWarning = await redis.set(`bot:ratelimit-warned:${userId}`, 1, { nx: true, ex: WINDOW_SECONDS });
-    if (firstWarning !== null && ctx.chat !== undefined) await ctx.reply(ctx.t("rate_limited"));
+    if (firstWarning !== null) await ctx.reply(ctx.t("rate_limited"));
   });
   return feature;
 }
