@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { COMMANDS } from "../../src/bot/commands.js";
 import { FAILED_UPDATES_KEY } from "../../src/webhook/update-ledger.js";
 import { buttonPress, freshUserId, sample, textMessage } from "./fixtures.js";
-import { botApi, callWorker, callWorkerWith, deliver, redisGateway, testRedis, testSql } from "./helpers.js";
+import { botApi, callWorker, deliver, deliverWith, redisGateway, testRedis, testSql } from "./helpers.js";
 import { TEST_SECRETS } from "./bindings.js";
 import { startEarlyInMinute } from "./rate-window.js";
 
@@ -240,11 +240,7 @@ describe("rate limit", () => {
     // Blocking the bot is not something the user sends: it is recorded even over the limit.
     updates.push(sample("myChatMemberKicked", user));
     for (const update of updates) {
-      const response = await callWorkerWith({ RATE_LIMIT_PER_MINUTE: "3" }, "/bot/webhook/", {
-        method: "POST",
-        headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
-        body: JSON.stringify(update),
-      });
+      const response = await deliverWith({ RATE_LIMIT_PER_MINUTE: "3" }, update);
       statuses.push(response.status);
     }
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200]);
@@ -256,11 +252,7 @@ describe("rate limit", () => {
 
     // A button pressed over the limit is answered (it would spin otherwise) and does nothing else.
     const press = buttonPress(user, "lang:en");
-    const answered = await callWorkerWith({ RATE_LIMIT_PER_MINUTE: "3" }, "/bot/webhook/", {
-      method: "POST",
-      headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
-      body: JSON.stringify(press),
-    });
+    const answered = await deliverWith({ RATE_LIMIT_PER_MINUTE: "3" }, press);
     expect(await answered.json()).toEqual({
       method: "answerCallbackQuery",
       callback_query_id: press.callback_query.id,

@@ -138,3 +138,12 @@ export function callWorkerWith(
 ): Promise<Response> {
   return fetchWithBindings(bindingsWith(overrides), path, init);
 }
+
+/** Delivers an update as Telegram does, to the Worker with some bindings changed; waits for its background work. */
+export function deliverWith(overrides: Record<string, string | undefined>, update: unknown): Promise<Response> {
+  return callWorkerWith(overrides, "/bot/webhook/", {
+    method: "POST",
+    headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
+    body: JSON.stringify(update),
+  });
+}

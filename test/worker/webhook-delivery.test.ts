@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FAILED_UPDATES_KEY, updateKey } from "../../src/webhook/update-ledger.js";
 import { TEST_SECRETS } from "./bindings.js";
 import { buttonPress, freshUserId, sample, textMessage } from "./fixtures.js";
-import { botApi, callWorkerWith, deliver, neonGateway, redisGateway, testRedis, testSql } from "./helpers.js";
+import { botApi, callWorkerWith, deliver, deliverWith, neonGateway, redisGateway, testRedis, testSql } from "./helpers.js";
 
 const redis = testRedis();
 
@@ -102,11 +102,7 @@ describe("dependency failures answer 503 and lose nothing", () => {
     const press = buttonPress(user, "lang:en");
     // The answer goes out with the response; the edit that follows is a request of its own.
     await botApi.addFault({ method: "editMessageText", chat_id: user, delay_ms: 1000, times: 1 });
-    const delivery = callWorkerWith({ WEBHOOK_REPLY_METHODS: "editMessageText,answerCallbackQuery" }, "/bot/webhook/", {
-      method: "POST",
-      headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
-      body: JSON.stringify(press),
-    });
+    const delivery = deliverWith({ WEBHOOK_REPLY_METHODS: "editMessageText,answerCallbackQuery" }, press);
     await new Promise((resolve) => setTimeout(resolve, 400));
     await redisGateway.down();
     const response = await delivery;
@@ -190,14 +186,10 @@ describe("handler deadline", () => {
     const user = freshUserId();
     const update = textMessage(user, "/help");
     await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 1500, times: 1 });
-    const late = await callWorkerWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "300" }, "/bot/webhook/", {
-      method: "POST",
-      headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
-      body: JSON.stringify(update),
-    });
+    const late = await deliverWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "300" }, update);
     expect(late.status).toBe(503);
     expect(await late.json()).toEqual({ error: "handler_timeout" });
-    // callWorkerWith waited for the background work: the update is now recorded as done.
+    // deliverWith waited for the background work: the update is now recorded as done.
     expect(await redis.get(updateKey(update.update_id))).toBe("done");
     expect((await deliver(update)).status).toBe(200);
     expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
@@ -209,13 +201,9 @@ describe("handler deadline, then a bug", () => {
     const user = freshUserId();
     const press = buttonPress(user, "lang:en");
     await botApi.addFault({ method: "editMessageText", chat_id: user, delay_ms: 1500, error_code: 400, times: 1 });
-    const late = await callWorkerWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "300" }, "/bot/webhook/", {
-      method: "POST",
-      headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
-      body: JSON.stringify(press),
-    });
+    const late = await deliverWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "300" }, press);
     expect(late.status).toBe(503);
-    // callWorkerWith waited for the background work.
+    // deliverWith waited for the background work.
     const answers = (await botApi.calls("answerCallbackQuery")).filter((call) => call.params.callback_query_id === press.callback_query.id);
     expect(answers).toHaveLength(1);
     const failed = await redis.lrange<{ update_id: number }>(FAILED_UPDATES_KEY, 0, 20);
