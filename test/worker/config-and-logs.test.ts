@@ -55,6 +55,7 @@ const webhookPost = (body: unknown, secret: string = TEST_SECRETS.TELEGRAM_WEBHO
 });
 
 describe("configuration is validated at the first request", () => {
+  // Each value is one the Worker must refuse.
   it.each([
     ["TELEGRAM_BOT_TOKEN", undefined, "missing"],
     ["TELEGRAM_BOT_TOKEN", "not a token", "malformed"],
@@ -64,22 +65,6 @@ describe("configuration is validated at the first request", () => {
     ["DATABASE_URL", undefined, "missing"],
     ["TELEGRAM_BOT_INFO", "{not json", "malformed"],
     ["TELEGRAM_IP_ALLOWLIST", "maybe", "malformed"],
-  ])("%s %s → 500 naming the variable, never its value", async (variable, value, problem) => {
-    const logs = captureLogs();
-    const response = await callWorkerWith({ [variable]: value }, "/bot/ready");
-    expect(response.status).toBe(500);
-    const text = await response.text();
-    expect(JSON.parse(text)).toEqual({ error: "configuration_error", variable, problem });
-    const logged = logs.lines().find((line) => line.msg === "configuration error");
-    expect(logged).toMatchObject({ level: "error", variable, problem });
-    if (value !== undefined) {
-      expect(text).not.toContain(value);
-      expect(logs.raw()).not.toContain(value);
-    }
-  });
-
-  // The variables the table above leaves out; each value is one the Worker must refuse.
-  it.each([
     ["TELEGRAM_API_ROOT", "bot-api-7391.example/root", "malformed"],
     ["TELEGRAM_API_ROOT", "ftp://bot-api-7391.example", "malformed"],
     ["UPSTASH_REDIS_REST_TOKEN", undefined, "missing"],

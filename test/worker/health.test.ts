@@ -14,6 +14,19 @@ function databaseUrlWith(parts: { user?: string; password?: string; database?: s
 /** Text that would reveal where a dependency lives, what it was told, or what its driver said. */
 const LEAKS = /127\.0\.0\.1|localhost|https?:\/\/|postgres(ql)?:\/\/|[A-Z]\w*Error|ERR |SQLSTATE|does not exist|command was/;
 
+/** One check of /bot/ready as its JSON shows it, with any latency. */
+const ok = { status: "ok", latency_ms: expect.any(Number) };
+const failed = (reason: string) => ({ status: "fail", reason, latency_ms: expect.any(Number) });
+
+/** /bot/ready with changed bindings: 503 with exactly these checks; returns the body's text for leak checks. */
+async function expectNotReady(overrides: Record<string, string>, checks: { redis: object; postgres: object }): Promise<string> {
+  const response = await callWorkerWith(overrides, "/bot/ready");
+  expect(response.status).toBe(503);
+  const text = await response.text();
+  expect(JSON.parse(text)).toEqual({ status: "not_ready", checks });
+  return text;
+}
+
 describe("GET /bot/health", () => {
   it("answers 200 {status: ok}", async () => {
     const response = await callWorker("/bot/health");
@@ -103,32 +116,14 @@ describe("GET /bot/ready", () => {
     // Local Postgres trusts every known role, so an unknown role is what gets SQLSTATE 28000 here.
     const role = "no_such_role_mtt_ready";
     const password = "wrong-postgres-password-7731";
-    const response = await callWorkerWith({ DATABASE_URL: databaseUrlWith({ user: role, password }) }, "/bot/ready");
-    expect(response.status).toBe(503);
-    const text = await response.text();
-    expect(JSON.parse(text)).toEqual({
-      status: "not_ready",
-      checks: {
-        redis: { status: "ok", latency_ms: expect.any(Number) },
-        postgres: { status: "fail", reason: "auth", latency_ms: expect.any(Number) },
-      },
-    });
+    const text = await expectNotReady({ DATABASE_URL: databaseUrlWith({ user: role, password }) }, { redis: ok, postgres: failed("auth") });
     for (const revealing of [role, password, new URL(inject("databaseUrl")).host]) expect(text).not.toContain(revealing);
     expect(text).not.toMatch(LEAKS);
   });
 
   it("answers 503 with reason error when Postgres answers with another error (no such database)", async () => {
     const database = "no_such_database_mtt_ready";
-    const response = await callWorkerWith({ DATABASE_URL: databaseUrlWith({ database }) }, "/bot/ready");
-    expect(response.status).toBe(503);
-    const text = await response.text();
-    expect(JSON.parse(text)).toEqual({
-      status: "not_ready",
-      checks: {
-        redis: { status: "ok", latency_ms: expect.any(Number) },
-        postgres: { status: "fail", reason: "error", latency_ms: expect.any(Number) },
-      },
-    });
+    const text = await expectNotReady({ DATABASE_URL: databaseUrlWith({ database }) }, { redis: ok, postgres: failed("error") });
     expect(text).not.toContain(database);
     expect(text).not.toMatch(LEAKS);
   });
@@ -136,16 +131,7 @@ describe("GET /bot/ready", () => {
   it("answers 503 with reason error when Redis answers the probe with an error reply", async () => {
     // A REST URL with a path sends PING's arguments to that command instead; Redis refuses it.
     const url = `${inject("redisGatewayUrl")}/no-such-redis-command`;
-    const response = await callWorkerWith({ UPSTASH_REDIS_REST_URL: url }, "/bot/ready");
-    expect(response.status).toBe(503);
-    const text = await response.text();
-    expect(JSON.parse(text)).toEqual({
-      status: "not_ready",
-      checks: {
-        redis: { status: "fail", reason: "error", latency_ms: expect.any(Number) },
-        postgres: { status: "ok", latency_ms: expect.any(Number) },
-      },
-    });
+    const text = await expectNotReady({ UPSTASH_REDIS_REST_URL: url }, { redis: failed("error"), postgres: ok });
     expect(text).not.toContain("no-such-redis-command");
     expect(text).not.toContain(TEST_SECRETS.UPSTASH_REDIS_REST_TOKEN);
     expect(text).not.toMatch(LEAKS);
