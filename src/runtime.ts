@@ -1,6 +1,6 @@
 import type { Bot } from "grammy";
-import { createBot } from "./bot/index.js";
-import type { BotContext, SessionData } from "./bot/context.js";
+import { createBot, createServices } from "./bot/index.js";
+import type { BotContext, BotServices, SessionData } from "./bot/context.js";
 import { UpstashSessionStorage } from "./bot/session-storage.js";
 import { createDb, type Db } from "./clients/db.js";
 import { createRedis, type Redis } from "./clients/redis.js";
@@ -18,6 +18,8 @@ export interface Runtime {
   redis: Redis;
   db: Db;
   bot: Bot<BotContext>;
+  /** The handlers' services (accounts, link tokens), also used by the internal API. */
+  services: BotServices;
   /** Which updates already changed what the user sees; such an update is never redelivered. */
   visibleEffects: VisibleEffects;
   /** The bot's session storage, so an update's session can be read in the same round trip as its claim. */
@@ -38,7 +40,8 @@ function createRuntime(config: WorkerConfig): Runtime {
   const webhookReplyMethods = config.webhookReplyMethods;
   const visibleEffects = new VisibleEffects(webhookReplyMethods);
   const sessions = new UpstashSessionStorage<SessionData>(redis);
-  const bot = createBot({ config, redis, db, logger, webhookReplyMethods, visibleEffects, sessionStorage: sessions });
+  const services = createServices({ db, redis, logger });
+  const bot = createBot({ config, redis, db, logger, webhookReplyMethods, visibleEffects, services, sessionStorage: sessions });
   // A claim outlives the handler deadline, so a slow handler is never run twice at once.
   const ledger = new UpdateLedger(redis, config.handlerTimeoutMs + 30_000);
   let initializing: Promise<void> | undefined;
@@ -56,7 +59,7 @@ function createRuntime(config: WorkerConfig): Runtime {
     );
     return initializing;
   };
-  return { config, logger, redis, db, bot, visibleEffects, sessions, ledger, botReady };
+  return { config, logger, redis, db, bot, services, visibleEffects, sessions, ledger, botReady };
 }
 
 /**

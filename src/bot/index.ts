@@ -5,7 +5,7 @@ import type { Redis } from "../clients/redis.js";
 import { AccountRepository } from "../data/accounts.js";
 import { LinkTokenStore } from "../data/link-tokens.js";
 import type { Logger } from "../lib/logger.js";
-import type { BotContext, SessionData } from "./context.js";
+import type { BotContext, BotServices, SessionData } from "./context.js";
 import { account } from "./features/account.js";
 import { fallback } from "./features/fallback.js";
 import { groupFilter } from "./features/group-filter.js";
@@ -29,6 +29,8 @@ export interface CreateBotOptions {
   webhookReplyMethods?: ReadonlySet<string>;
   /** Records updates whose Bot API calls took effect (the Worker's failure policy reads it). */
   visibleEffects?: VisibleEffects;
+  /** The handlers' services; by default built from `db`, `redis` and `logger`. */
+  services?: BotServices;
   /** Where sessions live; by default a new `UpstashSessionStorage` over `redis`. */
   sessionStorage?: UpstashSessionStorage<SessionData>;
 }
@@ -36,6 +38,15 @@ export interface CreateBotOptions {
 /** The session key of an update: its chat (grammY's default, named so the Worker can preload it). */
 export function sessionKeyOf(ctx: Context): string | undefined {
   return ctx.chatId?.toString();
+}
+
+/** The services the handlers use, built once per isolate or process. */
+export function createServices(options: Pick<CreateBotOptions, "db" | "redis" | "logger">): BotServices {
+  return {
+    accounts: new AccountRepository(options.db),
+    linkTokens: new LinkTokenStore(options.redis),
+    logger: options.logger,
+  };
 }
 
 /** One feature of the bot, named so a variant (the benchmark's bot without sessions) can swap one out. */
@@ -46,11 +57,7 @@ export interface BotFeature {
 
 /** The middleware tree in order: filters and per-update state first, the catch-all last. */
 export function botFeatures(options: CreateBotOptions): BotFeature[] {
-  const services = {
-    accounts: new AccountRepository(options.db),
-    linkTokens: new LinkTokenStore(options.redis),
-    logger: options.logger,
-  };
+  const services = options.services ?? createServices(options);
   return [
     { name: "group-filter", middleware: groupFilter },
     {

@@ -4,8 +4,6 @@ import { createMiddleware } from "hono/factory";
 import { timingSafeEqual } from "hono/utils/buffer";
 import * as v from "valibot";
 import { GrammyError } from "grammy";
-import { AccountRepository } from "../data/accounts.js";
-import { LinkTokenStore } from "../data/link-tokens.js";
 import type { AppEnv } from "../types.js";
 import { withRuntime } from "./with-runtime.js";
 
@@ -71,9 +69,9 @@ const sizeGuard = bodyLimit({
 internal.post("/link-tokens", withRuntime, internalAuth, sizeGuard, async function issueLinkToken(c) {
   const parsed = await parseBody(c, linkTokenRequest);
   if ("response" in parsed) return parsed.response;
-  const { redis, bot, botReady } = c.var.runtime;
+  const { services, bot, botReady } = c.var.runtime;
   await botReady();
-  const issued = await new LinkTokenStore(redis).issue(parsed.data.user_id);
+  const issued = await services.linkTokens.issue(parsed.data.user_id);
   return c.json(
     {
       token: issued.token,
@@ -87,9 +85,9 @@ internal.post("/link-tokens", withRuntime, internalAuth, sizeGuard, async functi
 internal.post("/notify", withRuntime, internalAuth, sizeGuard, async function notify(c) {
   const parsed = await parseBody(c, notifyRequest);
   if ("response" in parsed) return parsed.response;
-  const { db, bot } = c.var.runtime;
+  const { services, bot } = c.var.runtime;
   const { user_id, text, parse_mode } = parsed.data;
-  const accounts = new AccountRepository(db);
+  const { accounts } = services;
   const options = parse_mode === undefined ? {} : { parse_mode };
 
   const send = async (chatId: string, retried = false): Promise<DeliveryResult> => {
