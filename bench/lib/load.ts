@@ -17,8 +17,8 @@ const LANGUAGES = ["uz", "ru", "en"] as const;
 type Sample = { update_id: number; message: Record<string, unknown> & { from: object; chat: object } };
 
 const fixtures: Record<Scenario, Sample> = {
-  start: JSON.parse(readFileSync(new URL("../fixtures/message_start.json", import.meta.url), "utf8")) as Sample,
-  text: JSON.parse(readFileSync(new URL("../fixtures/message_text.json", import.meta.url), "utf8")) as Sample,
+  start: JSON.parse(readFileSync(new URL("../../test/fixtures/telegram/message_start.json", import.meta.url), "utf8")) as Sample,
+  text: JSON.parse(readFileSync(new URL("../../test/fixtures/telegram/message_text.json", import.meta.url), "utf8")) as Sample,
 };
 
 /** Every update of the whole benchmark gets its own id, so the ledger never sees a duplicate. */
@@ -38,7 +38,7 @@ function userOf(index: number) {
 }
 
 /**
- * A webhook body: the sample update of the scenario (bench/fixtures, copied from Telegram-shaped samples)
+ * A webhook body: the sample update of the scenario (test/fixtures/telegram)
  * with a new update_id and message_id, from user `userIndex` in their private chat. The load uses users
  * 0 … USERS-1; an index past them is a user the load never sends as.
  */

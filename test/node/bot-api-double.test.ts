@@ -5,14 +5,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startBotApiDouble, type BotApiDouble, type RecordedCall } from "../../scripts/local/bot-api-double.js";
 
 const TOKEN = "7000000001:bot-api-double-test-token";
-const SHARED = new URL("../../../shared/telegram/", import.meta.url);
+const SAMPLES = new URL("../fixtures/telegram/", import.meta.url);
 
 let double: BotApiDouble;
 let api: Api;
 let botInfo: Record<string, unknown>;
 
 async function sample(name: string): Promise<Update> {
-  return JSON.parse(await readFile(new URL(`${name}.json`, SHARED), "utf8")) as Update;
+  return JSON.parse(await readFile(new URL(`${name}.json`, SAMPLES), "utf8")) as Update;
 }
 
 interface Answer {
@@ -56,7 +56,7 @@ const badRequest = (description: string): Answer => ({
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
-  botInfo = JSON.parse(await readFile(new URL("getMe.json", SHARED), "utf8")) as Record<string, unknown>;
+  botInfo = JSON.parse(await readFile(new URL("getMe.json", SAMPLES), "utf8")) as Record<string, unknown>;
   double = await startBotApiDouble({ tokens: [TOKEN], botInfo });
   api = new Api(TOKEN, { apiRoot: double.url });
 });

@@ -1,15 +1,15 @@
 import type { Update } from "grammy/types";
-import callbackQuery from "../../../shared/telegram/callback_query.json";
-import editedMessage from "../../../shared/telegram/edited_message.json";
-import groupCommand from "../../../shared/telegram/group_command.json";
-import messageHelp from "../../../shared/telegram/message_help.json";
-import messagePhoto from "../../../shared/telegram/message_photo.json";
-import messageStart from "../../../shared/telegram/message_start.json";
-import messageStartDeeplink from "../../../shared/telegram/message_start_deeplink.json";
-import messageText from "../../../shared/telegram/message_text.json";
-import myChatMemberKicked from "../../../shared/telegram/my_chat_member_kicked.json";
+import callbackQuery from "../fixtures/telegram/callback_query.json";
+import editedMessage from "../fixtures/telegram/edited_message.json";
+import groupCommand from "../fixtures/telegram/group_command.json";
+import messageHelp from "../fixtures/telegram/message_help.json";
+import messagePhoto from "../fixtures/telegram/message_photo.json";
+import messageStart from "../fixtures/telegram/message_start.json";
+import messageStartDeeplink from "../fixtures/telegram/message_start_deeplink.json";
+import messageText from "../fixtures/telegram/message_text.json";
+import myChatMemberKicked from "../fixtures/telegram/my_chat_member_kicked.json";
 
-/** The sample updates of ../shared/telegram, as Telegram sends them. */
+/** The sample updates of test/fixtures/telegram, as Telegram sends them. */
 export const samples = {
   callbackQuery,
   editedMessage,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { LOCAL_SECRETS } from "../../../scripts/lib/local-services.js";
 import { flushRedisDatabase } from "../../../scripts/lib/local-storage.js";
 import { translate } from "../../../src/bot/i18n/index.js";
-import { cleanUp, createDatabase, dropDatabase, REPO_ROOT, scratchDir, SHARED, startScript, waitFor } from "./run-script.js";
+import { cleanUp, createDatabase, dropDatabase, REPO_ROOT, scratchDir, SAMPLES, startScript, waitFor } from "./run-script.js";
 
 const DATABASE = `mtt_bot_dev_test_${process.pid}`;
 /** A Redis database of its own, so the developer's data in database 0 is left alone. */
@@ -104,7 +104,7 @@ it("with .dev.vars.example as .dev.vars, serves /bot/health within 30 s, answers
   expect(started, dev.stdout).not.toBeNull();
   const double = started?.[1] ?? "";
 
-  const update = await readFile(new URL("message_start.json", SHARED), "utf8");
+  const update = await readFile(new URL("message_start.json", SAMPLES), "utf8");
   const webhook = await fetch(`${origin}/bot/webhook/`, {
     method: "POST",
     headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": LOCAL_SECRETS.TELEGRAM_WEBHOOK_SECRET },

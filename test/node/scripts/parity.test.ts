@@ -12,7 +12,7 @@ import { startLocalServices, type LocalServices } from "../../../scripts/lib/loc
 import { ALLOWED_UPDATES } from "../../../src/bot/allowed-updates.js";
 import { buildWorkerBundle, runWorkerBundle, type RunningWorker } from "../../../scripts/lib/worker-bundle.js";
 import { startEarlyInMinute } from "../../worker/rate-window.js";
-import { cleanUp, createDatabase, dropDatabase, query, SHARED, startScript, TOKEN, waitFor } from "./run-script.js";
+import { cleanUp, createDatabase, dropDatabase, query, SAMPLES, startScript, TOKEN, waitFor } from "./run-script.js";
 
 const DATABASE = `mtt_bot_parity_test_${process.pid}`;
 /** A Redis database of its own (polling tests use 11, worker tests 15, development 0). */
@@ -62,7 +62,7 @@ async function control<T>(path: string, method: string, body?: unknown): Promise
   return (await response.json()) as T;
 }
 
-/** A sample of ../shared/telegram moved to the speaker's ids, with its own update_id. */
+/** A sample of test/fixtures/telegram moved to the speaker's ids, with its own update_id. */
 function fromSample(name: string, speaker: Speaker, updateId: number, change?: (body: any) => void): Update {
   const json = JSON.stringify(samples.get(name))
     .replaceAll(String(SAMPLE_GROUP), String(speaker.group))
@@ -172,7 +172,7 @@ async function stateOf(speaker: Speaker) {
 
 beforeAll(async () => {
   for (const name of ["message_start", "message_help", "message_text", "callback_query", "message_photo", "edited_message", "group_command", "message_start_deeplink", "my_chat_member_kicked"]) {
-    samples.set(name, JSON.parse(await readFile(new URL(`${name}.json`, SHARED), "utf8")));
+    samples.set(name, JSON.parse(await readFile(new URL(`${name}.json`, SAMPLES), "utf8")));
   }
   bundleDir = await mkdtemp(join(tmpdir(), "mtt-bot-parity-"));
   const redis = new IORedis(REDIS_URL);

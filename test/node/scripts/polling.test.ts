@@ -16,7 +16,7 @@ import {
   expectNoLeak,
   expectOneLineFailure,
   query,
-  SHARED,
+  SAMPLES,
   startScript,
   TOKEN,
   waitFor,
@@ -80,7 +80,7 @@ const helpText = translate("ru", "help", {
 });
 
 beforeAll(async () => {
-  const sample = async (name: string) => JSON.parse(await readFile(new URL(`${name}.json`, SHARED), "utf8")) as Update;
+  const sample = async (name: string) => JSON.parse(await readFile(new URL(`${name}.json`, SAMPLES), "utf8")) as Update;
   [startUpdate, helpUpdate] = await Promise.all([sample("message_start"), sample("message_help")]);
   databaseUrl = await createDatabase(DATABASE);
   local = await startLocalServices(

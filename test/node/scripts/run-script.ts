@@ -16,8 +16,8 @@ const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).
 
 /** A bot token for the script tests; it must never show up in a script's output. */
 export const TOKEN = "7000000001:AAtest-token";
-/** Shared Telegram samples (`/work/shared/telegram`). */
-export const SHARED = new URL("../../../../shared/telegram/", import.meta.url);
+/** Telegram samples (`test/fixtures/telegram`). */
+export const SAMPLES = new URL("../../fixtures/telegram/", import.meta.url);
 const POSTGRES = "postgres://postgres@127.0.0.1:5432";
 
 export interface ScriptResult {

@@ -15,7 +15,7 @@ import {
   expectOneLineFailure,
   runScript,
   scratchDir,
-  SHARED,
+  SAMPLES,
   startScript,
   TOKEN,
   waitFor,
@@ -63,7 +63,7 @@ async function reportWebhookError(secondsAgo: number, message: string): Promise<
 const methods = (): string[] => double.calls().map((call) => call.method);
 
 beforeAll(async () => {
-  botInfo = JSON.parse(await readFile(new URL("getMe.json", SHARED), "utf8")) as Record<string, unknown>;
+  botInfo = JSON.parse(await readFile(new URL("getMe.json", SAMPLES), "utf8")) as Record<string, unknown>;
   double = await startBotApiDouble({ tokens: [TOKEN], botInfo });
   api = new Api(TOKEN, { apiRoot: double.url });
 });
