@@ -52,6 +52,10 @@ const variables = {
     v.optional(v.pipe(v.string(), v.digits(), v.transform(Number), v.minValue(1), v.maxValue(50_000)), "25000"),
     "milliseconds between 1 and 50000",
   ],
+  FAILED_UPDATES_RETENTION_DAYS: [
+    v.optional(v.pipe(v.string(), v.digits(), v.transform(Number), v.minValue(1), v.maxValue(365)), "7"),
+    "a whole number of days between 1 and 365",
+  ],
   WEBHOOK_REPLY_METHODS: [
     v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z,]*$/)), "answerCallbackQuery"),
     "a comma-separated list of Bot API method names",
@@ -92,6 +96,8 @@ export interface WorkerConfig extends BotConfig {
   internalApiToken: string;
   handlerTimeoutMs: number;
   webhookReplyMethods: ReadonlySet<string>;
+  /** How long a failed update is kept for inspection. */
+  failedUpdatesRetentionSeconds: number;
 }
 
 /**
@@ -124,6 +130,7 @@ export function parseWorkerConfig(env: object): WorkerConfig {
     internalApiToken: readVariable(env, "BOT_INTERNAL_API_TOKEN"),
     handlerTimeoutMs: readVariable(env, "WEBHOOK_HANDLER_TIMEOUT_MS"),
     webhookReplyMethods: new Set(readVariable(env, "WEBHOOK_REPLY_METHODS").split(",").filter(Boolean)),
+    failedUpdatesRetentionSeconds: readVariable(env, "FAILED_UPDATES_RETENTION_DAYS") * 24 * 60 * 60,
   };
 }
 

@@ -8,6 +8,7 @@ import { isRetryableTelegramError } from "../clients/telegram-errors.js";
 import { DeadlineExceededError, withDeadline } from "../lib/deadline.js";
 import { DependencyError } from "../lib/errors.js";
 import { errorFields, type Logger } from "../lib/logger.js";
+import { failedUpdateRecord } from "./failed-updates.js";
 import type { UpdateClaim, UpdateLedger } from "./update-ledger.js";
 
 /** What became of one delivery of an update. */
@@ -130,21 +131,18 @@ async function settleFailure(
     await claim.release().catch(() => undefined);
     return { kind: "retry", dependency: dependencyOf(error) };
   }
-  const details = errorFields(error);
   // A redelivery would send the user's reply a second time; the rest of the work is kept for inspection.
   const message = retryable ? "update failed after its reply was sent" : "handler failed";
-  logger.error(message, { update_id: updateId, update_type: updateTypeOf(update), ...details });
+  logger.error(message, { update_id: updateId, update_type: updateTypeOf(update), ...errorFields(error) });
   try {
-    await claim.fail({
-      update_id: updateId,
-      update_type: updateTypeOf(update),
-      error_name: String(details.error_name ?? "Error"),
-      error_message: String(details.error_message ?? details.error),
-      stack: details.stack === undefined ? undefined : String(details.stack),
-      failed_at: new Date().toISOString(),
-      update,
-    });
+    await claim.fail(failedUpdateRecord(update, updateTypeOf(update), error));
   } catch (recordError) {
+    if (!(recordError instanceof DependencyError)) {
+      // Not an outage: a redelivery would fail the same way forever. The log line is the record.
+      logger.error("failed update not recorded", { update_id: updateId, ...errorFields(recordError) });
+      await claim.complete().catch(() => undefined);
+      return { kind: "failed", reply };
+    }
     if (processor.visibleEffects.has(update)) {
       // Its lease expires on its own; the log line is the only record left.
       logger.warn("failed update not recorded", { update_id: updateId, ...errorFields(recordError) });
@@ -152,7 +150,7 @@ async function settleFailure(
     }
     logger.warn("failed update not recorded, will be redelivered", { update_id: updateId, ...errorFields(recordError) });
     await claim.release().catch(() => undefined);
-    return { kind: "retry", dependency: "redis" };
+    return { kind: "retry", dependency: recordError.dependency };
   }
   return { kind: "failed", reply };
 }

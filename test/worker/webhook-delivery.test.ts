@@ -1,8 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FAILED_UPDATES_KEY, updateKey } from "../../src/webhook/update-ledger.js";
+import { updateKey } from "../../src/webhook/update-ledger.js";
 import { TEST_SECRETS } from "./bindings.js";
 import { buttonPress, freshUserId, sample, textMessage } from "./fixtures.js";
-import { botApi, callWorkerWith, deliver, deliverWith, neonGateway, redisGateway, testRedis, testSql } from "./helpers.js";
+import {
+  botApi,
+  callWorkerWith,
+  deliver,
+  deliverWith,
+  failedRecord,
+  failedUpdateIds,
+  neonGateway,
+  redisGateway,
+  testRedis,
+  testSql,
+} from "./helpers.js";
+import { FAILED_UPDATE_IDS_KEY, failedUpdateKey } from "../../src/webhook/failed-updates.js";
 
 const redis = testRedis();
 
@@ -138,16 +150,66 @@ describe("handler bugs", () => {
     await botApi.addFault({ method: "sendMessage", chat_id: user, error_code: 400, description: "Bad Request: chat not found" });
     const response = await deliver(update);
     expect(response.status).toBe(200);
-    const failed = (await redis.lrange<Record<string, unknown>>(FAILED_UPDATES_KEY, 0, 20)).find(
-      (entry) => entry.update_id === update.update_id,
-    );
+    const failed = await failedRecord(update.update_id);
     expect(failed).toMatchObject({ update_id: update.update_id, update_type: "message", error_name: "GrammyError" });
+    expect(await failedUpdateIds()).toContain(update.update_id);
     expect(String(failed?.error_message)).toContain("chat not found");
     expect(failed?.update).toEqual(update);
     // A redelivery does not run it again.
     await botApi.clearFaults();
     expect((await deliver(update)).status).toBe(200);
     expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+});
+
+describe("what the failed-update store keeps", () => {
+  const chatNotFound = (chatId: number) =>
+    botApi.addFault({ method: "sendMessage", chat_id: chatId, error_code: 400, description: "Bad Request: chat not found" });
+
+  it("bad data while recording a failure is a bug, not an outage: 200, done, and the chat moves on", async () => {
+    const user = freshUserId();
+    await redis.set(FAILED_UPDATE_IDS_KEY, "not a sorted set");
+    try {
+      await chatNotFound(user);
+      const update = textMessage(user, "/help");
+      const response = await deliver(update);
+      expect(response.status).toBe(200);
+      expect(await redis.get(updateKey(update.update_id))).toBe("done");
+      await botApi.clearFaults();
+      expect((await deliver(update)).status).toBe(200);
+      expect((await deliver(textMessage(user, "/help"))).status).toBe(200);
+      expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(2);
+    } finally {
+      await redis.del(FAILED_UPDATE_IDS_KEY);
+    }
+  });
+
+  it("a record expires after the retention, and a long update keeps only its first 8 KiB", async () => {
+    const user = freshUserId();
+    await chatNotFound(user);
+    const update = textMessage(user, `/help ${"я".repeat(4000)}`, { entities: Array.from({ length: 200 }, (_, i) => ({ offset: i, length: 1, type: "bold" })) });
+    expect((await deliverWith({ FAILED_UPDATES_RETENTION_DAYS: "2" }, update)).status).toBe(200);
+    const record = await failedRecord(update.update_id);
+    expect(record?.update).toBeUndefined();
+    expect(record?.update_excerpt).toBe(JSON.stringify(update).slice(0, 8192));
+    const twoDays = 2 * 24 * 60 * 60;
+    for (const key of [failedUpdateKey(update.update_id), FAILED_UPDATE_IDS_KEY]) {
+      const ttl = await redis.ttl(key);
+      expect(ttl).toBeGreaterThan(twoDays - 60);
+      expect(ttl).toBeLessThanOrEqual(twoDays);
+    }
+  });
+
+  it("an index entry older than the retention is dropped when the next failure is kept", async () => {
+    const user = freshUserId();
+    const stale = 900_000_000 + Math.floor(Math.random() * 1_000_000);
+    await redis.zadd(FAILED_UPDATE_IDS_KEY, { score: Date.now() - 8 * 24 * 60 * 60 * 1000, member: String(stale) });
+    await chatNotFound(user);
+    const update = textMessage(user, "/help");
+    expect((await deliver(update)).status).toBe(200);
+    const ids = await failedUpdateIds();
+    expect(ids[0]).toBe(update.update_id);
+    expect(ids).not.toContain(stale);
   });
 });
 
@@ -158,9 +220,7 @@ describe("bad data in Redis", () => {
     const update = textMessage(user, "/help");
     const response = await deliver(update);
     expect(response.status).toBe(200);
-    const failed = (await redis.lrange<Record<string, unknown>>(FAILED_UPDATES_KEY, 0, 20)).find(
-      (entry) => entry.update_id === update.update_id,
-    );
+    const failed = await failedRecord(update.update_id);
     expect(failed).toMatchObject({ error_name: "RedisReplyError" });
     expect(String(failed?.error_message)).toContain("WRONGTYPE");
     // Upstash appends the command and its arguments (tokens, session data): none of that is kept.
@@ -206,8 +266,7 @@ describe("handler deadline, then a bug", () => {
     // deliverWith waited for the background work.
     const answers = (await botApi.calls("answerCallbackQuery")).filter((call) => call.params.callback_query_id === press.callback_query.id);
     expect(answers).toHaveLength(1);
-    const failed = await redis.lrange<{ update_id: number }>(FAILED_UPDATES_KEY, 0, 20);
-    expect(failed.map((entry) => entry.update_id)).toContain(press.update_id);
+    expect(await failedUpdateIds()).toContain(press.update_id);
     expect((await deliver(press)).status).toBe(200);
     expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
   });
