@@ -13,6 +13,14 @@ export function updateKey(updateId: number): string {
 const DONE = "done";
 const DELETE_IF_EQUAL = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`;
 
+/**
+ * Forgets that an update was handled, so a replay of it runs the handler again (an operator's decision);
+ * a claim being held is left alone. @returns whether the update was marked done.
+ */
+export async function forgetHandledUpdate(redis: Redis, updateId: number): Promise<boolean> {
+  return (await redis.eval<[string], number>(DELETE_IF_EQUAL, [updateKey(updateId)], [DONE])) === 1;
+}
+
 /** A claim on one update, held while its handler runs. */
 export interface UpdateClaim {
   /** The handler succeeded: remember the update as done. */
@@ -47,14 +55,6 @@ export class UpdateLedger {
     private readonly leaseMs: number,
     private readonly failedUpdates: FailedUpdateStore,
   ) {}
-
-  /**
-   * Forgets that an update was handled, so a replay of it runs the handler again (an operator's
-   * decision); a claim being held is left alone. @returns whether the update was marked done.
-   */
-  async forgetDone(updateId: number): Promise<boolean> {
-    return (await this.redis.eval<[string], number>(DELETE_IF_EQUAL, [updateKey(updateId)], [DONE])) === 1;
-  }
 
   /**
    * Claims an update in one round trip, or reports that it is done or being handled.
