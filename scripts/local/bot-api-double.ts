@@ -7,19 +7,27 @@
  * HTTP statuses, and Telegram's own wording for the errors a bot is most likely to provoke.
  * Every token it accepts is the same bot, sharing one state.
  *
+ * Like Telegram, it delivers queued updates to the webhook `setWebhook` names (on this machine only;
+ * `bot-api-double/webhook-delivery.ts`) or hands them to `getUpdates`. At its root it serves a chat page
+ * where a person plays the users (`bot-api-double/chat-page.ts`).
+ *
  * `npm run local:services` starts it. Tests that cannot call the exported API (the Worker runs
  * inside workerd) steer it through the `/__control/...` HTTP endpoints.
  */
 import { createServer } from "node:http";
 import { ApiError } from "./bot-api-double/api-error.js";
-import { botApiEndpoint } from "./bot-api-double/bot-api.js";
+import { botApiEndpoint, webhookReplyRunner } from "./bot-api-double/bot-api.js";
+import { chatPageEndpoint, isChatPagePath } from "./bot-api-double/chat-page.js";
+import { ChatWorld } from "./bot-api-double/chat-world.js";
 import { controlEndpoint, controlsOf, type BotApiDoubleControls } from "./bot-api-double/control.js";
 import { sendError } from "./bot-api-double/http.js";
 import { BotState } from "./bot-api-double/state.js";
+import { WebhookDelivery, type DeliveryTiming } from "./bot-api-double/webhook-delivery.js";
 import { listen, type ListenOptions } from "./listen.js";
 
 export type { BotApiDoubleControls } from "./bot-api-double/control.js";
 export type { BotApiFault } from "./bot-api-double/faults.js";
+export type { DeliveryTiming } from "./bot-api-double/webhook-delivery.js";
 export type { RecordedCall } from "./bot-api-double/state.js";
 
 /** Where the double listens and which bot it plays. */
@@ -28,12 +36,16 @@ export interface BotApiDoubleOptions extends ListenOptions {
   tokens: string[];
   /** What `getMe` returns; the `from` of sent messages is derived from it. */
   botInfo: Record<string, unknown>;
+  /** How webhook deliveries are retried and timed out (Telegram-like defaults). */
+  webhookDelivery?: DeliveryTiming;
 }
 
 /** A running double: its address, its test controls and `close`. */
 export interface BotApiDouble extends BotApiDoubleControls {
   /** `http://HOST:PORT`, what `TELEGRAM_API_ROOT` (grammY's `apiRoot`) should be. */
   url: string;
+  /** The chat page: `http://HOST:PORT/`. */
+  chatPageUrl: string;
   port: number;
   /** Ends any pending long poll and closes every connection. */
   close(): Promise<void>;
@@ -48,10 +60,17 @@ export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<B
   const controls = controlsOf(state);
   const control = controlEndpoint(state, controls);
   const botApi = botApiEndpoint(state, new Set(options.tokens), options.botInfo);
+  const world = new ChatWorld(state, options.botInfo);
+  const chatPage = chatPageEndpoint(world);
+  const delivery = new WebhookDelivery(state, webhookReplyRunner(state, options.botInfo), (report) => world.showDelivery(report), options.webhookDelivery);
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://bot-api-double.local");
-    const handled = url.pathname.startsWith("/__control/") ? control(req, res, url) : botApi(req, res, url);
+    const handled = url.pathname.startsWith("/__control/")
+      ? control(req, res, url)
+      : isChatPagePath(url.pathname)
+        ? chatPage(req, res, url)
+        : botApi(req, res, url);
     handled.catch((error: unknown) => {
       // A bug in the double, not a Telegram answer: say so loudly.
       console.error(JSON.stringify({ msg: "bot api double failed", path: url.pathname, error: String(error) }));
@@ -64,9 +83,11 @@ export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<B
   return {
     ...controls,
     url: origin,
+    chatPageUrl: `${origin}/`,
     port,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        delivery.stop();
         if (!server.listening) return resolve();
         state.endPoll();
         server.close((error) => (error ? reject(error) : resolve()));

@@ -5,7 +5,7 @@ import type { JsonObject } from "../json-object.js";
 import { ApiError } from "./api-error.js";
 import { faultError } from "./faults.js";
 import { sendError } from "./http.js";
-import { methodTable } from "./methods.js";
+import { methodTable, type Handler, type Reply } from "./methods.js";
 import { readParams } from "./request-params.js";
 import type { BotState } from "./state.js";
 
@@ -23,6 +23,11 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** The method table over `state`, looked up case-insensitively (as Telegram does), with canonical names. */
+function methodsByName(state: BotState, botInfo: JsonObject): Map<string, { name: string; handler: Handler }> {
+  return new Map(Object.entries(methodTable(state, botInfo)).map(([name, handler]) => [name.toLowerCase(), { name, handler }]));
+}
+
 /**
  * The Bot API endpoint over `state`, for the bot `botInfo` under any of `tokens`.
  * It rejects with anything but an `ApiError`: that is a bug in the double.
@@ -32,9 +37,7 @@ export function botApiEndpoint(
   tokens: ReadonlySet<string>,
   botInfo: JsonObject,
 ): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
-  const handlers = new Map(
-    Object.entries(methodTable(state, botInfo)).map(([name, handler]) => [name.toLowerCase(), { name, handler }]),
-  );
+  const handlers = methodsByName(state, botInfo);
 
   return async (req, res, url) => {
     // Lets a long poll or a delay stop waiting when its client goes away.
@@ -68,10 +71,29 @@ export function botApiEndpoint(
     if (entry === undefined) return sendError(res, new ApiError(404, "Not Found"));
     try {
       const reply = await entry.handler(params, abandoned.signal);
+      state.events.emit("call", { method, params, result: reply.result });
       if (!res.destroyed) sendJson(res, 200, { ok: true, ...reply });
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       if (!res.destroyed) sendError(res, error);
     }
+  };
+}
+
+/**
+ * Runs a method the way Telegram runs the one a webhook answer carries: recorded (`viaWebhookReply`),
+ * with no token and no faults, its result seen by no one.
+ * @throws ApiError when Telegram would refuse it.
+ */
+export function webhookReplyRunner(state: BotState, botInfo: JsonObject): (method: string, params: JsonObject) => Promise<Reply> {
+  const handlers = methodsByName(state, botInfo);
+  return async (name, params) => {
+    const entry = handlers.get(name.toLowerCase());
+    const method = entry?.name ?? name;
+    state.calls.push({ method, token: "", params, at: Date.now(), viaWebhookReply: true });
+    if (entry === undefined) throw new ApiError(404, "Not Found");
+    const reply = await entry.handler(params, new AbortController().signal);
+    state.events.emit("call", { method, params, result: reply.result });
+    return reply;
   };
 }
