@@ -73,12 +73,14 @@ async function listening<T>(service: keyof typeof PORT_OPTIONS, port: number, st
 /** Fails in one line unless Redis answers a PING. */
 async function checkRedis(url: string): Promise<void> {
   const redis = new IORedis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on("error", () => undefined);
+  // The connection's own error says why ("connect ECONNREFUSED …"); the command's only that it closed.
+  let connectionError: Error | undefined;
+  redis.on("error", (error: Error) => (connectionError ??= error));
   try {
     await redis.connect();
     await redis.ping();
   } catch (error) {
-    throw new CliError(`Redis at ${withoutPassword(url)} does not answer (--redis-url): ${(error as Error).message}`);
+    throw new CliError(`Redis at ${withoutPassword(url)} does not answer (--redis-url): ${(connectionError ?? (error as Error)).message}`);
   } finally {
     redis.disconnect();
   }

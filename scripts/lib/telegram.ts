@@ -42,10 +42,13 @@ export const retryAfterOnce: Transformer = async (prev, method, payload, signal)
   return { ...second, description: `${second.description} (again after waiting ${wait} s)` };
 };
 
-/** Why a request could not reach its server: the system's error code ("ECONNREFUSED"), else the message. */
+/**
+ * Why a request could not reach its server: the system's error code ("ECONNREFUSED", "ENOTFOUND"), from
+ * node-fetch's error or undici's cause. Never the error's message: it holds the URL, token and all.
+ */
 function networkReason(error: HttpError): string {
-  const cause = error.error as { cause?: { code?: string; message?: string }; message?: string } | undefined;
-  return cause?.cause?.code ?? cause?.cause?.message ?? cause?.message ?? error.message;
+  const failure = error.error as { code?: string; name?: string; cause?: { code?: string } } | undefined;
+  return failure?.code ?? failure?.cause?.code ?? (failure?.name === "AbortError" ? "timed out" : "no answer");
 }
 
 /**

@@ -98,6 +98,20 @@ export function userEntities(text: string): Entity[] {
   return found.sort((a, b) => a.offset - b.offset);
 }
 
+/**
+ * A bot message as a Telegram client shows it: the commands, links, mentions and hashtags in its text
+ * are marked too, where the bot's own entities leave room.
+ */
+function withAutoEntities(message: JsonObject): JsonObject {
+  const [textKey, entitiesKey] = typeof message.caption === "string" ? ["caption", "caption_entities"] : ["text", "entities"];
+  const text = message[textKey];
+  if (typeof text !== "string") return message;
+  const given = (Array.isArray(message[entitiesKey]) ? message[entitiesKey] : []) as Entity[];
+  const found = userEntities(text).filter((auto) => !given.some((e) => auto.offset < e.offset + e.length && e.offset < auto.offset + auto.length));
+  if (found.length === 0) return message;
+  return { ...message, [entitiesKey]: [...given, ...found].sort((a, b) => a.offset - b.offset || b.length - a.length) };
+}
+
 /** The chats, users and logs behind the chat page, over the double's state. */
 export class ChatWorld extends EventEmitter<{ change: [WorldEvent] }> {
   private users = new Map<number, PageUser>();
@@ -429,12 +443,12 @@ export class ChatWorld extends EventEmitter<{ change: [WorldEvent] }> {
     if (MESSAGE_METHODS.test(method) && isJsonObject(result)) {
       const chatId = this.know(isJsonObject(result.chat) ? result.chat : { id: Number(params.chat_id) });
       const message = isJsonObject(result.chat) ? result : { ...result, chat: { id: chatId }, text: "(a copied message)" };
-      this.append(chatId, { side: "bot", message });
+      this.append(chatId, { side: "bot", message: withAutoEntities(message) });
     } else if (EDIT_METHODS.test(method) && isJsonObject(result) && isJsonObject(result.chat)) {
       const chatId = Number(result.chat.id);
       const entry = this.log(chatId).find((e) => e.side === "bot" && e.message?.message_id === result.message_id);
       if (entry === undefined) return;
-      entry.message = result;
+      entry.message = withAutoEntities(result);
       this.emit("change", { type: "chat", chat_id: chatId });
     } else if (method === "deleteMessage" || method === "deleteMessages") {
       const chatId = Number(params.chat_id);

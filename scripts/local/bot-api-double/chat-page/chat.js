@@ -144,6 +144,7 @@ function renderHeader() {
   blockButton.textContent = chat?.blocked ? "Unblock bot" : "Block bot";
   blockButton.className = chat?.blocked ? "unblock" : "block";
   $("deep-link-form").hidden = !private_ || chat?.blocked;
+  $("deep-link-form").elements.link.placeholder = `https://t.me/${bot().username}?start=…, or just the payload`;
   $("blocked-note").hidden = !chat?.blocked;
   for (const element of $("composer").elements) element.disabled = chat === undefined || Boolean(chat.blocked);
   renderCommandMenu();
