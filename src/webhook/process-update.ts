@@ -81,11 +81,7 @@ export async function processUpdate(processor: UpdateProcessor, update: Update):
   }
   if (claimed.state !== "claimed") return { kind: claimed.state === "done" ? "duplicate" : "in_progress" };
   const { claim } = claimed;
-  const preloaded = claimed.alongside;
-  const dropPreloaded =
-    sessionKey === undefined || preloaded === undefined
-      ? undefined
-      : sessions.preload(sessionKey, preloaded.value as SessionData | null);
+  if (claimed.alongside !== undefined) sessions.preload(update, claimed.alongside.value as SessionData | null);
 
   let reply: string | undefined;
   const handling = bot.handleUpdate(update, {
@@ -93,8 +89,6 @@ export async function processUpdate(processor: UpdateProcessor, update: Update):
       reply = payload;
     },
   });
-  // Only when the handler is done: one that outlives the deadline still reads and writes its session.
-  if (dropPreloaded !== undefined) void handling.then(dropPreloaded, dropPreloaded);
   try {
     await withDeadline(handling, timeoutMs);
   } catch (error) {
