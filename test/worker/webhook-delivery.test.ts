@@ -143,6 +143,42 @@ describe("dependency failures answer 503 and lose nothing", () => {
   });
 });
 
+describe("Upstash accepting requests but never answering", () => {
+  it("the claim gives up after REDIS_TIMEOUT_MS: 503 with Retry-After, nothing applied, handled once later", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    await redisGateway.hang();
+    const response = await deliverWith({ REDIS_TIMEOUT_MS: "300" }, update);
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+    expect(await response.json()).toEqual({ error: "dependency_unavailable", dependency: "redis" });
+    expect(await botApi.callsFor(user)).toEqual([]);
+    await redisGateway.up();
+    expect((await deliver(update)).status).toBe(200);
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+
+  it("Upstash hanging once the handler runs: the update is still answered, and its reply sent once", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 1500, times: 1 });
+    const answered = deliverWith({ REDIS_TIMEOUT_MS: "300" }, update);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await redisGateway.hang();
+    expect((await answered).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+
+  it("every 503 for a dependency failure carries Retry-After", async () => {
+    const user = freshUserId();
+    await redisGateway.down();
+    const response = await deliver(textMessage(user, "/help"));
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+  });
+});
+
 describe("handler bugs", () => {
   it("a handler error a retry cannot fix answers 200 and keeps the update in the failed list", async () => {
     const user = freshUserId();
