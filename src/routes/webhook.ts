@@ -107,6 +107,7 @@ webhook.post("/webhook", withRuntime, sourceGuard, secretGuard, sizeGuard, async
       logger: runtime.logger,
       botReady: runtime.botReady,
       timeoutMs: runtime.config.handlerTimeoutMs,
+      redisTimeoutMs: runtime.config.redis.timeoutMs,
       waitUntil: (work) => c.executionCtx.waitUntil(work),
     },
     update,

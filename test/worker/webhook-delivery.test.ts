@@ -292,6 +292,36 @@ describe("handler deadline", () => {
   });
 });
 
+describe("handler deadline, then Upstash down when the late handler ends", () => {
+  it("the done mark is retried until Upstash is back: Telegram's redeliveries never run the update again", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    const started = Date.now();
+    const at = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, started + ms - Date.now())));
+    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 3000, times: 1 });
+    // Resolves once the late work is over too.
+    const first = deliverWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "1500" }, update);
+    const outage = (async () => {
+      await at(2500);
+      await redisGateway.down();
+      await at(5000);
+      await redisGateway.up();
+    })();
+    // Telegram redelivers what got 503: while the handler runs, during the outage, and after it.
+    const redelivered: number[] = [];
+    for (const moment of [2000, 4000, 6000]) {
+      await at(moment);
+      redelivered.push((await deliver(update)).status);
+    }
+    expect(redelivered.slice(0, 2)).toEqual([503, 503]);
+    expect((await first).status).toBe(503);
+    await outage;
+    expect(await redis.get(updateKey(update.update_id))).toBe("done");
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+});
+
 describe("handler deadline, then a bug", () => {
   it("the late failure is kept in the failed list and its callback answer is still sent", async () => {
     const user = freshUserId();
