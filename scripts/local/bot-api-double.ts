@@ -46,12 +46,12 @@ export interface BotApiDouble extends BotApiDoubleControls {
 export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<BotApiDouble> {
   const state = new BotState();
   const controls = controlsOf(state);
-  const control = controlEndpoint(state, controls);
   const botApi = botApiEndpoint(state, new Set(options.tokens), options.botInfo);
+  const control = controlEndpoint(state, controls, botApi);
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://bot-api-double.local");
-    const handled = url.pathname.startsWith("/__control/") ? control(req, res, url) : botApi(req, res, url);
+    const handled = url.pathname.startsWith("/__control/") ? control(req, res, url) : botApi.serve(req, res, url);
     handled.catch((error: unknown) => {
       // A bug in the double, not a Telegram answer: say so loudly.
       console.error(JSON.stringify({ msg: "bot api double failed", path: url.pathname, error: String(error) }));
