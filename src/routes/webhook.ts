@@ -101,8 +101,9 @@ webhook.post("/webhook", withRuntime, sourceGuard, secretGuard, sizeGuard, async
   const outcome = await processUpdate(
     {
       bot: runtime.bot,
-      visibleEffects: runtime.visibleEffects,
+      replies: runtime.replies,
       sessions: runtime.sessions,
+      rateLimiter: runtime.rateLimiter,
       ledger: runtime.ledger,
       logger: runtime.logger,
       botReady: runtime.botReady,
