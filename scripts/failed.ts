@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { GrammyError } from "grammy";
 import { createRedis, type Redis } from "../src/clients/redis.js";
 import { readVariable } from "../src/config.js";
 import { DependencyError } from "../src/lib/errors.js";
@@ -7,10 +8,13 @@ import { forgetHandledUpdate } from "../src/webhook/update-ledger.js";
 import { CliError, createProgram, keepPasswordsSecret, loadDevVars, redact, runProgram, wholeNumber } from "./lib/cli.js";
 import { useDevSession } from "./lib/dev-session.js";
 import { LOCAL_DEFAULTS, startLocalServices, type LocalServices } from "./lib/local-services.js";
+import { botApiFromEnv } from "./lib/telegram.js";
 
 const SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token";
 /** About how long Telegram waits for a webhook answer. */
 const REPLAY_TIMEOUT_MS = 60_000;
+/** An operator can wait longer for one Redis command than a webhook request may (REDIS_TIMEOUT_MS). */
+const REDIS_TIMEOUT_MS = 10_000;
 
 interface Upstash {
   redis: Redis;
@@ -36,7 +40,7 @@ async function upstash(program: Command): Promise<Upstash> {
     process.env.UPSTASH_REDIS_REST_TOKEN = local.vars.UPSTASH_REDIS_REST_TOKEN;
   }
   const url = readVariable(process.env, "UPSTASH_REDIS_REST_URL");
-  const redis = createRedis({ url, token: readVariable(process.env, "UPSTASH_REDIS_REST_TOKEN") });
+  const redis = createRedis({ url, token: readVariable(process.env, "UPSTASH_REDIS_REST_TOKEN"), timeoutMs: REDIS_TIMEOUT_MS });
   const retentionSeconds = readVariable(process.env, "FAILED_UPDATES_RETENTION_DAYS") * 24 * 60 * 60;
   return { redis, store: new FailedUpdateStore(redis, retentionSeconds), url };
 }
@@ -79,25 +83,37 @@ async function record(store: FailedUpdateStore, updateId: number): Promise<Faile
   return found;
 }
 
-/** What the Worker's answer to a replay means, in one line; throws for anything but "handled". */
-function outcomeOf(status: number, body: string): string {
-  let json: { error?: string; dependency?: string; method?: string } = {};
+/**
+ * What the Worker's answer to a replay means; throws a one-line CliError for anything but "handled".
+ * @returns the Bot API call the answer carries (a webhook reply), if any.
+ */
+function outcomeOf(status: number, body: string): { method: string; [param: string]: unknown } | undefined {
+  let json: { error?: string; dependency?: string; method?: unknown } = {};
   try {
     json = JSON.parse(body) as typeof json;
   } catch {
     // an empty 200, or not JSON: the status says it all
   }
-  if (status === 200) {
-    return typeof json.method === "string"
-      ? `; its webhook reply (${json.method}) is carried out only by Telegram, so it was not sent`
-      : "";
-  }
+  if (status === 200) return typeof json.method === "string" ? (json as { method: string }) : undefined;
   if (status === 401) throw new CliError("the Worker refused the webhook secret (401): TELEGRAM_WEBHOOK_SECRET differs from the Worker's");
   if (status === 503 && json.error === "update_in_progress") throw new CliError("another delivery of this update is being handled right now (503); try again shortly");
   if (status === 503) {
     throw new CliError(`the Worker could not handle it (503 ${json.error ?? ""}${json.dependency ? `, ${json.dependency}` : ""}); it stays in the failed list`);
   }
   throw new CliError(`the Worker answered ${status}${json.error ? ` ${json.error}` : ""}; it stays in the failed list`);
+}
+
+/** Makes the call a webhook answer carried, as Telegram would. @throws CliError when it cannot. */
+async function sendWebhookReply(updateId: number, reply: { method: string; [param: string]: unknown }): Promise<void> {
+  const { method, ...params } = reply;
+  const notSent = `update ${updateId} was handled, but its webhook reply (${method}) was not sent`;
+  if (!process.env.TELEGRAM_BOT_TOKEN) throw new CliError(`${notSent}: TELEGRAM_BOT_TOKEN is not set; the record is kept`);
+  try {
+    await botApiFromEnv().raw[method as "sendMessage"](params as never);
+  } catch (error) {
+    const why = error instanceof GrammyError ? `${error.error_code} ${error.description}` : error instanceof CliError ? error.message : String(error);
+    throw new CliError(`${notSent}: ${why}; the record is kept`);
+  }
 }
 
 const program = createProgram(
@@ -129,7 +145,9 @@ program
 
 program
   .command("replay")
-  .description("clear the update's done mark and send it to the Worker's webhook again (TELEGRAM_WEBHOOK_URL, with TELEGRAM_WEBHOOK_SECRET); drops the record once it is handled")
+  .description(
+    "clear the update's done mark and send it to the Worker's webhook again (TELEGRAM_WEBHOOK_URL, with TELEGRAM_WEBHOOK_SECRET), carrying out its webhook reply as Telegram would (TELEGRAM_BOT_TOKEN); drops the record once it is handled",
+  )
   .argument("<update_id>", "the update's id", wholeNumber(0))
   .action((updateId: number) =>
     withUpstash(program, async ({ redis, store }) => {
@@ -150,11 +168,14 @@ program
         const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
         throw new CliError(`cannot reach the Worker at ${new URL(webhookUrl).origin}: ${cause}`);
       });
-      const note = outcomeOf(response.status, await response.text());
+      const reply = outcomeOf(response.status, await response.text());
       const after = await store.get(updateId);
       if (after !== undefined && after.failed_at !== kept.failed_at) throw new CliError(`update ${updateId} failed again: ${errorOf(after)}`);
+      // Telegram carries out the Bot API call a webhook answer holds; here the replay stands in for Telegram.
+      if (reply !== undefined) await sendWebhookReply(updateId, reply);
       await store.drop(updateId);
-      console.log(`update ${updateId} replayed to ${webhookUrl}: handled (200); its failed-update record is dropped${note}`);
+      const sent = reply === undefined ? "" : `; its webhook reply (${reply.method}) sent to the Bot API`;
+      console.log(`update ${updateId} replayed to ${webhookUrl}: handled (200)${sent}; its failed-update record is dropped`);
     }),
   );
 

@@ -16,7 +16,7 @@
  */
 import { createServer } from "node:http";
 import { ApiError } from "./bot-api-double/api-error.js";
-import { botApiEndpoint, webhookReplyRunner } from "./bot-api-double/bot-api.js";
+import { botApiEndpoint } from "./bot-api-double/bot-api.js";
 import { chatPageEndpoint, isChatPagePath } from "./bot-api-double/chat-page.js";
 import { ChatWorld } from "./bot-api-double/chat-world.js";
 import { controlEndpoint, controlsOf, type BotApiDoubleControls } from "./bot-api-double/control.js";
@@ -58,11 +58,11 @@ export interface BotApiDouble extends BotApiDoubleControls {
 export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<BotApiDouble> {
   const state = new BotState();
   const controls = controlsOf(state);
-  const control = controlEndpoint(state, controls);
   const botApi = botApiEndpoint(state, new Set(options.tokens), options.botInfo);
+  const control = controlEndpoint(state, controls, botApi);
   const world = new ChatWorld(state, options.botInfo);
   const chatPage = chatPageEndpoint(world);
-  const delivery = new WebhookDelivery(state, webhookReplyRunner(state, options.botInfo), (report) => world.showDelivery(report), options.webhookDelivery);
+  const delivery = new WebhookDelivery(state, botApi.runWebhookReply, (report) => world.showDelivery(report), options.webhookDelivery);
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://bot-api-double.local");
@@ -70,7 +70,7 @@ export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<B
       ? control(req, res, url)
       : isChatPagePath(url.pathname)
         ? chatPage(req, res, url)
-        : botApi(req, res, url);
+        : botApi.serve(req, res, url);
     handled.catch((error: unknown) => {
       // A bug in the double, not a Telegram answer: say so loudly.
       console.error(JSON.stringify({ msg: "bot api double failed", path: url.pathname, error: String(error) }));

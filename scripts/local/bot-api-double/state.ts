@@ -14,8 +14,6 @@ export interface RecordedCall {
   params: Record<string, unknown>;
   /** `Date.now()` when the request arrived. */
   at: number;
-  /** The call came as the answer to a webhook delivery (Telegram runs it; nobody sees its result). */
-  viaWebhookReply?: true;
 }
 
 /** The webhook as `setWebhook` set it. */
@@ -122,7 +120,8 @@ export class BotState {
     const fault = this.faults.find(
       (f) =>
         (f.method === "*" || f.method.toLowerCase() === method.toLowerCase()) &&
-        (f.chat_id === undefined || str(f.chat_id) === str(params.chat_id)),
+        (f.chat_id === undefined || str(f.chat_id) === str(params.chat_id)) &&
+        (f.callback_query_id === undefined || f.callback_query_id === str(params.callback_query_id)),
     );
     if (fault?.times !== undefined) {
       fault.times -= 1;

@@ -11,8 +11,7 @@
  */
 import { isJsonObject, type JsonObject } from "../json-object.js";
 import { isLoopbackUrl } from "../loopback.js";
-import { ApiError } from "./api-error.js";
-import type { Reply } from "./methods.js";
+import type { BotApiEndpoint } from "./bot-api.js";
 import type { BotState, Webhook } from "./state.js";
 
 /** How deliveries are paced; the defaults are close to what Telegram does. */
@@ -40,9 +39,6 @@ export interface DeliveryReport {
   reply?: { method: string; ok: boolean; description?: string };
   duration_ms?: number;
 }
-
-/** Runs a Bot API method the way a webhook reply is run (no token, no faults, not over HTTP). */
-export type RunMethod = (method: string, params: JsonObject) => Promise<Reply>;
 
 /** The chat whose updates are delivered one at a time; an update about no chat is a queue of its own. */
 function chatKeyOf(update: JsonObject): string {
@@ -84,7 +80,7 @@ export class WebhookDelivery {
 
   constructor(
     private readonly state: BotState,
-    private readonly runMethod: RunMethod,
+    private readonly runWebhookReply: BotApiEndpoint["runWebhookReply"],
     private readonly report: (report: DeliveryReport) => void,
     timing: DeliveryTiming = {},
   ) {
@@ -199,13 +195,6 @@ export class WebhookDelivery {
       return undefined;
     }
     if (!isJsonObject(call) || typeof call.method !== "string") return undefined;
-    const { method, ...params } = call;
-    try {
-      await this.runMethod(method, params);
-      return { method, ok: true };
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      return { method, ok: false, description: error.message };
-    }
+    return { method: call.method, ...(await this.runWebhookReply(call)) };
   }
 }
