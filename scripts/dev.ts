@@ -119,9 +119,11 @@ const program = createProgram(
     const origin = `http://127.0.0.1:${options.port}`;
     if (await workerUp(origin, exited)) {
       const webhookUrl = `${origin}/bot/webhook/`;
-      const sessionVars = Object.fromEntries(SESSION_VARIABLES.flatMap((name) => (local.vars[name] ? [[name, local.vars[name]]] : [])));
-      publishDevSession({ pid: process.pid, worker: origin, vars: { TELEGRAM_WEBHOOK_URL: webhookUrl, ...sessionVars } });
       const apiRoot = local.vars.TELEGRAM_API_ROOT;
+      const sessionVars = Object.fromEntries(SESSION_VARIABLES.flatMap((name) => (local.vars[name] ? [[name, local.vars[name]]] : [])));
+      // The local Worker is the webhook only of the local bot; a real bot's webhook is Telegram's business.
+      if (apiRoot !== undefined) sessionVars.TELEGRAM_WEBHOOK_URL = webhookUrl;
+      publishDevSession({ pid: process.pid, worker: origin, vars: sessionVars });
       const secret = local.vars.TELEGRAM_WEBHOOK_SECRET ?? devVars.TELEGRAM_WEBHOOK_SECRET;
       if (apiRoot !== undefined && secret !== undefined && !stopping) {
         const api = new Api(local.vars.TELEGRAM_BOT_TOKEN ?? "", { apiRoot });

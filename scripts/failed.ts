@@ -31,7 +31,11 @@ let local: LocalServices | undefined;
  */
 async function upstash(program: Command): Promise<Upstash> {
   loadDevVars();
-  useDevSession();
+  const session = useDevSession();
+  // Failures kept in a running `npm run dev`'s Redis came from its Worker: a replay goes back there.
+  if (session?.vars.UPSTASH_REDIS_REST_URL !== undefined && process.env.UPSTASH_REDIS_REST_URL === session.vars.UPSTASH_REDIS_REST_URL) {
+    process.env.TELEGRAM_WEBHOOK_URL ||= `${session.worker}/bot/webhook/`;
+  }
   if (!process.env.UPSTASH_REDIS_REST_URL) {
     const { redisUrl } = program.opts<{ redisUrl: string }>();
     keepPasswordsSecret(redisUrl);

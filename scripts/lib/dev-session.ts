@@ -16,7 +16,7 @@ export interface DevSession {
   pid: number;
   /** The local Worker, e.g. http://127.0.0.1:8787. */
   worker: string;
-  /** Variables for the other scripts: TELEGRAM_WEBHOOK_URL and those of the stand-ins it started. */
+  /** Variables for the other scripts: those of the stand-ins it started (and TELEGRAM_WEBHOOK_URL with the double). */
   vars: Record<string, string>;
 }
 
