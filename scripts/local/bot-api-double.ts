@@ -63,7 +63,9 @@ export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<B
         console.error(JSON.stringify({ msg: "bot api double failed", path: url.pathname, error: String(error) }));
         if (!res.headersSent) sendError(res, new ApiError(500, "Internal Server Error"));
       });
-    if (!url.pathname.startsWith("/__control/")) return timing.serve(res, () => void handle(botApi(req, res, url)));
+    // Recorded by method only: the path holds the token.
+    const method = url.pathname.slice(url.pathname.lastIndexOf("/") + 1);
+    if (!url.pathname.startsWith("/__control/")) return timing.serve(res, method, () => void handle(botApi(req, res, url)));
     const timingAnswer = timing.control(`${req.method ?? "GET"} ${url.pathname.replace(/\/+$/, "")}`, url);
     if (timingAnswer !== undefined) return sendJson(res, timingAnswer.status, timingAnswer.body);
     void handle(control(req, res, url));

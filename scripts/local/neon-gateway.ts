@@ -192,7 +192,7 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
     if (path === "/sql") stats.requests++;
     if (outage.intercept(req)) return;
     if (path !== "/sql") return sendJson(res, 404, { message: `no route for ${path}` });
-    timing.serve(res, () => handleSql(req, res).catch((error: unknown) => sendError(res, error)));
+    timing.serve(res, path, () => handleSql(req, res).catch((error: unknown) => sendError(res, error)));
   });
 
   function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): void {

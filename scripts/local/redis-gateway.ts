@@ -244,7 +244,7 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
     if (url.pathname.startsWith("/__control/")) return handleControl(req, res, url);
     stats.requests++;
     if (outage.intercept(req)) return;
-    timing.serve(res, () => handle(req, res, url).catch((error: unknown) => sendError(res, error)));
+    timing.serve(res, url.pathname, () => handle(req, res, url).catch((error: unknown) => sendError(res, error)));
   });
 
   function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): void {

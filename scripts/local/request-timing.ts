@@ -8,7 +8,8 @@
  *
  * Controls (beside each service's own): `POST /__control/latency?ms=N` sets the latency,
  * `POST /__control/timeline` starts recording afresh, `GET /__control/timeline` answers
- * `{ requests: [[arrivedAt, answeredAt], …] }` (ms, oldest first), `DELETE /__control/timeline` stops.
+ * `{ requests: [[arrivedAt, answeredAt, what], …] }` (ms, in the order they were answered),
+ * `DELETE /__control/timeline` stops.
  */
 import type { ServerResponse } from "node:http";
 
@@ -23,8 +24,8 @@ export function sharedClockMs(): number {
   return Number(process.hrtime.bigint() / 1000n) / 1000;
 }
 
-/** A request's arrival and answer on the shared clock, ms. */
-export type TimedRequest = [arrivedAt: number, answeredAt: number];
+/** A request's arrival and answer on the shared clock (ms), and what it was (a path, a Bot API method). */
+export type TimedRequest = [arrivedAt: number, answeredAt: number, what?: string];
 
 /** The added latency of one service and its optional request timeline. */
 export class RequestTiming {
@@ -34,17 +35,25 @@ export class RequestTiming {
     if (!validLatency(latencyMs)) throw new RangeError("the added latency must be 0–60000 ms");
   }
 
-  /** Runs `handle` once the added latency has passed; records the request while recording. */
-  serve(res: ServerResponse, handle: () => void): void {
+  /** Runs `handle` once the added latency has passed; records the request (as `what`) while recording. */
+  serve(res: ServerResponse, what: string, handle: () => void): void {
     const timeline = this.#timeline;
     if (timeline !== undefined && timeline.length < MAX_RECORDED) {
       const arrivedAt = sharedClockMs();
-      // `close` too: a request whose socket is destroyed (an outage) never finishes.
+      let recorded = false;
       const answered = () => {
-        res.off("finish", answered).off("close", answered);
-        timeline.push([arrivedAt, sharedClockMs()]);
+        if (!recorded) timeline.push([arrivedAt, sharedClockMs(), what]);
+        recorded = true;
       };
-      res.once("finish", answered).once("close", answered);
+      // The answer's moment is when it is handed to the socket: `finish` comes later, once the event
+      // loop gets to it, and could then look later than the client's own next step.
+      const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+      res.end = ((...args: unknown[]) => {
+        answered();
+        return end(...args);
+      }) as ServerResponse["end"];
+      // A request whose socket is destroyed (an outage) never ends.
+      res.once("close", answered);
     }
     this.delay(handle);
   }
