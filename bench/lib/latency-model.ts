@@ -21,6 +21,12 @@ const COUNTED_UPDATES = 8; // even: the language-change presses end on the load'
 
 type Service = keyof Timelines;
 const SERVICES: Service[] = ["redis", "neon", "telegram"];
+/** Each service and its figure in the latency model. */
+const SERVICES_OF_MODEL: [Service, keyof LatencyModel][] = [
+  ["redis", "upstash"],
+  ["neon", "neon"],
+  ["telegram", "telegram"],
+];
 
 /** One row of `latency_model.rows` (the shape the issue asks for). */
 export interface LatencyModelRow {
@@ -86,6 +92,10 @@ const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 /** Runs the latency rounds and the counting pass with `model` on; leaves the services without latency. */
 export async function measureLatencyModel(section: LatencySection): Promise<{ rows: LatencyModelRow[]; detail: LatencyModelDetail }> {
   const { services, model } = section;
+  const instant = SERVICES_OF_MODEL.filter(([, name]) => model[name] === 0).map(([service]) => service);
+  if (instant.length > 0) {
+    section.progress(`!! no latency for ${instant.join(", ")}: calls made after the response may be counted on its critical path`);
+  }
   await services.setLatency(model);
   try {
     const rounds: LatencyModelDetail["rounds"] = [];
