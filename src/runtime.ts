@@ -9,6 +9,7 @@ import { withDeadline } from "./lib/deadline.js";
 import { DependencyError } from "./lib/errors.js";
 import { createLogger, type Logger } from "./lib/logger.js";
 import { VisibleEffects } from "./bot/visible-effects.js";
+import { FailedUpdateStore } from "./webhook/failed-updates.js";
 import { UpdateLedger } from "./webhook/update-ledger.js";
 
 /** Everything a request needs, built once per isolate from the validated configuration. */
@@ -43,7 +44,7 @@ function createRuntime(config: WorkerConfig): Runtime {
   const services = createServices({ db, redis, logger });
   const bot = createBot({ config, redis, db, logger, webhookReplyMethods, visibleEffects, services, sessionStorage: sessions });
   // A claim outlives the handler deadline, so a slow handler is never run twice at once.
-  const ledger = new UpdateLedger(redis, config.handlerTimeoutMs + 30_000);
+  const ledger = new UpdateLedger(redis, config.handlerTimeoutMs + 30_000, new FailedUpdateStore(redis, config.failedUpdatesRetentionSeconds));
   let initializing: Promise<void> | undefined;
   const botReady = () => {
     if (bot.isInited()) return Promise.resolve();

@@ -11,7 +11,8 @@ export interface GatewayControls {
 /**
  * The answer to a `/__control/*` route both gateways serve, or undefined for any other route:
  * `GET /__control/stats` (the counters), `POST /__control/stats/reset` (zeroes them), the outage
- * switch's `POST /__control/down | hang | up`, and the latency and timeline controls of `RequestTiming`.
+ * switch's `POST /__control/down | hang | edge/<code> | http-error/<status> | up`, and the latency and
+ * timeline controls of `RequestTiming`.
  */
 export function gatewayControl(route: string, url: URL, { stats, outage, timing }: GatewayControls): { status: number; body: object } | undefined {
   if (route === "GET /__control/stats") return { status: 200, body: stats };

@@ -39,7 +39,7 @@ function loadDriver(): Promise<NeonDriver> {
  * Whether `error` is the driver's `NeonDbError` (Postgres or Neon's proxy refused the query), without
  * loading the driver: no such error can exist before it is loaded.
  */
-export function isNeonDbError(error: unknown): error is NeonDbError {
+function isNeonDbError(error: unknown): error is NeonDbError {
   return driver !== undefined && error instanceof driver.NeonDbError;
 }
 

@@ -8,21 +8,47 @@ function linkTokenKey(token: string): string {
   return `bot:link-token:${token}`;
 }
 
-/** Marks the token as redeemed by the delivery ARGV[1], unless another one did; returns its web account. */
+/** Which delivery redeemed the token; a key of its own, so the token's JSON is never decoded and re-encoded in Lua. */
+function redemptionKey(token: string): string {
+  return `bot:link-token:${token}:redeemed-by`;
+}
+
+/**
+ * Returns the stored token unless a delivery other than ARGV[1] redeemed it; with ARGV[2] = "redeem",
+ * ARGV[1] becomes its redeemer. The JSON is returned as stored: Lua's cjson keeps only 14 significant
+ * digits, which would turn a web user id into another one.
+ */
 const REDEEM = `
 local stored = redis.call("GET", KEYS[1])
 if not stored then return nil end
-local token = cjson.decode(stored)
-if token.redeemedBy and token.redeemedBy ~= ARGV[1] then return nil end
-token.redeemedBy = ARGV[1]
-redis.call("SET", KEYS[1], cjson.encode(token), "KEEPTTL")
-return token.webUserId`;
+local redeemer = redis.call("GET", KEYS[2])
+if redeemer and redeemer ~= ARGV[1] then return nil end
+if ARGV[2] == "redeem" and not redeemer then
+  redis.call("SET", KEYS[2], ARGV[1], "PX", math.max(redis.call("PTTL", KEYS[1]), 1))
+end
+return stored`;
 
 /** A one-time token that links a Telegram account to a web account. */
 export interface LinkToken {
   token: string;
   webUserId: number;
   expiresAt: Date;
+}
+
+/** Who presents a token: the Telegram user and the update that carries it. */
+export interface Redeemer {
+  telegramUserId: number;
+  updateId: number;
+}
+
+/** Stored as a decimal string: every id up to 2^53 - 1 reads back exactly, whatever decodes it. */
+interface StoredToken {
+  webUserId: string;
+}
+
+function webUserIdOf(stored: StoredToken | null): number | undefined {
+  const webUserId = Number(stored?.webUserId);
+  return Number.isSafeInteger(webUserId) && webUserId > 0 ? webUserId : undefined;
 }
 
 /** One-time link tokens in Redis. */
@@ -33,8 +59,17 @@ export class LinkTokenStore {
   async issue(webUserId: number): Promise<LinkToken> {
     const bytes = crypto.getRandomValues(new Uint8Array(24));
     const token = encodeBase64Url(bytes.buffer);
-    await this.redis.set(linkTokenKey(token), { webUserId }, { ex: LINK_TOKEN_TTL_SECONDS });
+    const stored: StoredToken = { webUserId: String(webUserId) };
+    await this.redis.set(linkTokenKey(token), stored, { ex: LINK_TOKEN_TTL_SECONDS });
     return { token, webUserId, expiresAt: new Date(Date.now() + LINK_TOKEN_TTL_SECONDS * 1000) };
+  }
+
+  /**
+   * The web account of a live token that `redeemer` may still redeem, without redeeming it.
+   * @returns undefined for an unknown, expired or already used token.
+   */
+  async peek(token: string, redeemer: Redeemer): Promise<number | undefined> {
+    return this.run(token, redeemer, "peek");
   }
 
   /**
@@ -42,9 +77,13 @@ export class LinkTokenStore {
    * redelivery of that same update (after a failure further on) can redeem it again, until it expires.
    * @returns the web account to link, or undefined for an unknown, expired or already used token.
    */
-  async redeem(token: string, redeemer: { telegramUserId: number; updateId: number }): Promise<number | undefined> {
+  async redeem(token: string, redeemer: Redeemer): Promise<number | undefined> {
+    return this.run(token, redeemer, "redeem");
+  }
+
+  private async run(token: string, redeemer: Redeemer, mode: "peek" | "redeem"): Promise<number | undefined> {
     const delivery = `${redeemer.telegramUserId}:${redeemer.updateId}`;
-    const webUserId = await this.redis.eval<[string], number | null>(REDEEM, [linkTokenKey(token)], [delivery]);
-    return webUserId ?? undefined;
+    const keys = [linkTokenKey(token), redemptionKey(token)];
+    return webUserIdOf(await this.redis.eval<[string, string], StoredToken | null>(REDEEM, keys, [delivery, mode]));
   }
 }

@@ -1,13 +1,9 @@
 import { errors } from "@upstash/redis/cloudflare";
 import { classifyRedisFailure, type Redis } from "../clients/redis.js";
+import type { FailedUpdateRecord, FailedUpdateStore } from "./failed-updates.js";
 
 /** How long a handled update is remembered: Telegram keeps undelivered updates for 24 h. */
 const DONE_TTL_SECONDS = 24 * 60 * 60;
-/** How many failed updates are kept for inspection. */
-const FAILED_UPDATES_KEPT = 1000;
-
-/** Redis key of the capped list of updates that failed for good (a bug, or a failure after a reply went out). */
-export const FAILED_UPDATES_KEY = "bot:failed-updates";
 
 /** Redis key that records the state of one update. */
 export function updateKey(updateId: number): string {
@@ -15,21 +11,20 @@ export function updateKey(updateId: number): string {
 }
 
 const DONE = "done";
-const RELEASE_IF_OWNER = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`;
+const DELETE_IF_EQUAL = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`;
 
-/** What a failed update looks like in the failed list. */
-export interface FailedUpdateRecord {
-  update_id: number;
-  update_type: string;
-  error_name: string;
-  error_message: string;
-  stack: string | undefined;
-  failed_at: string;
-  update: unknown;
+/**
+ * Forgets that an update was handled, so a replay of it runs the handler again (an operator's decision);
+ * a claim being held is left alone. @returns whether the update was marked done.
+ */
+export async function forgetHandledUpdate(redis: Redis, updateId: number): Promise<boolean> {
+  return (await redis.eval<[string], number>(DELETE_IF_EQUAL, [updateKey(updateId)], [DONE])) === 1;
 }
 
 /** A claim on one update, held while its handler runs. */
 export interface UpdateClaim {
+  /** When the lease ends (ms since the epoch): after that, a redelivery that finds no result runs the update again. */
+  leaseEndsAt: number;
   /** The handler succeeded: remember the update as done. */
   complete(): Promise<void>;
   /** A retryable failure: let the next delivery claim the update again. */
@@ -55,10 +50,12 @@ export class UpdateLedger {
   /**
    * @param redis the Upstash client.
    * @param leaseMs how long a claim holds before another delivery may take over.
+   * @param failedUpdates where updates that failed for good are kept.
    */
   constructor(
     private readonly redis: Redis,
     private readonly leaseMs: number,
+    private readonly failedUpdates: FailedUpdateStore,
   ) {}
 
   /**
@@ -69,6 +66,7 @@ export class UpdateLedger {
   async claim(updateId: number, alongside?: { key: string; ttlSeconds: number }): Promise<ClaimResult> {
     const key = updateKey(updateId);
     const owner = `lease:${crypto.randomUUID()}`;
+    const leaseEndsAt = Date.now() + this.leaseMs;
     const lease = { nx: true, px: this.leaseMs, get: true } as const;
     let previous: string | null;
     let read: { value: unknown } | undefined;
@@ -86,27 +84,23 @@ export class UpdateLedger {
     }
     if (previous === DONE) return { state: "done" };
     if (previous !== null) return { state: "in_progress" };
-    return { state: "claimed", claim: this.claimOf(key, owner), alongside: read };
+    return { state: "claimed", claim: this.claimOf(key, owner, leaseEndsAt), alongside: read };
   }
 
-  private claimOf(key: string, owner: string): UpdateClaim {
-    const redis = this.redis;
+  private claimOf(key: string, owner: string, leaseEndsAt: number): UpdateClaim {
+    const { redis, failedUpdates } = this;
     return {
+      leaseEndsAt,
       // Not owner-checked: a late settle that outlived the lease found a redelivery running the handler
       // too, and "done" is the right end state for both.
       async complete() {
         await redis.set(key, DONE, { ex: DONE_TTL_SECONDS });
       },
       async release() {
-        await redis.eval(RELEASE_IF_OWNER, [key], [owner]);
+        await redis.eval(DELETE_IF_EQUAL, [key], [owner]);
       },
       async fail(record) {
-        await redis
-          .pipeline()
-          .set(key, DONE, { ex: DONE_TTL_SECONDS })
-          .lpush(FAILED_UPDATES_KEY, JSON.stringify(record))
-          .ltrim(FAILED_UPDATES_KEY, 0, FAILED_UPDATES_KEPT - 1)
-          .exec();
+        await failedUpdates.keepIn(redis.pipeline().set(key, DONE, { ex: DONE_TTL_SECONDS }), record).exec();
       },
     };
   }

@@ -1,8 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { COMMANDS } from "../../src/bot/commands.js";
-import { FAILED_UPDATES_KEY } from "../../src/webhook/update-ledger.js";
 import { buttonPress, freshUserId, sample, textMessage } from "./fixtures.js";
-import { botApi, callWorker, deliver, deliverWith, redisGateway, testRedis, testSql } from "./helpers.js";
+import { botApi, callWorker, deliver, deliverWith, failedRecord, redisGateway, testRedis, testSql } from "./helpers.js";
 import { TEST_SECRETS } from "./bindings.js";
 import { startEarlyInMinute } from "./rate-window.js";
 
@@ -271,8 +270,7 @@ describe("a second tap on the same button", () => {
     expect((await deliver(second)).status).toBe(200);
     // Telegram refused the second edit (same text); that is the outcome the user wanted anyway.
     expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(2);
-    const failed = await redis.lrange<{ update_id: number }>(FAILED_UPDATES_KEY, 0, 50);
-    expect(failed.map((entry) => entry.update_id)).not.toContain(second.update_id);
+    expect(await failedRecord(second.update_id)).toBeUndefined();
   });
 });
 

@@ -81,6 +81,12 @@ describe("configuration is validated at the first request", () => {
     ["WEBHOOK_HANDLER_TIMEOUT_MS", "0", "malformed"],
     ["WEBHOOK_HANDLER_TIMEOUT_MS", "50001", "malformed"],
     ["WEBHOOK_HANDLER_TIMEOUT_MS", "25s", "malformed"],
+    ["REDIS_TIMEOUT_MS", "99", "malformed"],
+    ["REDIS_TIMEOUT_MS", "10001", "malformed"],
+    ["REDIS_TIMEOUT_MS", "2s", "malformed"],
+    ["FAILED_UPDATES_RETENTION_DAYS", "0", "malformed"],
+    ["FAILED_UPDATES_RETENTION_DAYS", "366", "malformed"],
+    ["FAILED_UPDATES_RETENTION_DAYS", "7d", "malformed"],
     ["WEBHOOK_REPLY_METHODS", "answerCallbackQuery;sendMessage", "malformed"],
     ["WEBHOOK_REPLY_METHODS", "answer_callback_query", "malformed"],
   ])("%s %j → 500 naming the variable; the value is in no response or log line", async (variable, value, problem) => {

@@ -5,6 +5,7 @@ import { exports } from "cloudflare:workers";
 import type { Update } from "grammy/types";
 import { inject } from "vitest";
 import worker from "../../src/index.js";
+import { FAILED_UPDATE_IDS_KEY, failedUpdateKey, type FailedUpdateRecord } from "../../src/webhook/failed-updates.js";
 import { TEST_SECRETS } from "./bindings.js";
 
 const ORIGIN = "https://mtt-pro-api.xlog.uz";
@@ -78,6 +79,10 @@ export const redisGateway = {
   async up(): Promise<void> {
     await control(inject("redisGatewayUrl"), "up", { method: "POST", headers: redisAuth });
   },
+  /** Answers every request as `fault` says: `edge/<code>` (Cloudflare's edge) or `http-error/<status>`. */
+  async fail(fault: string): Promise<void> {
+    await control(inject("redisGatewayUrl"), fault, { method: "POST", headers: redisAuth });
+  },
   async stats(): Promise<{ requests: number; commands: number }> {
     return (await control(inject("redisGatewayUrl"), "stats", { headers: redisAuth })).json();
   },
@@ -97,11 +102,31 @@ export const neonGateway = {
   async up(): Promise<void> {
     await control(new URL(inject("neonHttpEndpoint")).origin, "up", { method: "POST" });
   },
+  /** Answers every `/sql` request as `fault` says: `edge/<code>` (Cloudflare's edge) or `http-error/<status>`. */
+  async fail(fault: string): Promise<void> {
+    await control(new URL(inject("neonHttpEndpoint")).origin, fault, { method: "POST" });
+  },
+  async stats(): Promise<{ requests: number; connections: number }> {
+    return (await control(new URL(inject("neonHttpEndpoint")).origin, "stats")).json();
+  },
+  async resetStats(): Promise<void> {
+    await control(new URL(inject("neonHttpEndpoint")).origin, "stats/reset", { method: "POST" });
+  },
 };
 
 /** The real Redis behind the gateway, through the official client, for assertions. */
 export function testRedis(): Redis {
   return new Redis({ url: inject("redisGatewayUrl"), token: TEST_SECRETS.UPSTASH_REDIS_REST_TOKEN, enableTelemetry: false });
+}
+
+/** What the failed-update store keeps of an update, read straight from Redis; undefined when nothing. */
+export async function failedRecord(updateId: number): Promise<FailedUpdateRecord | undefined> {
+  return (await testRedis().get<FailedUpdateRecord>(failedUpdateKey(updateId))) ?? undefined;
+}
+
+/** The ids in the failed-update index, newest first. */
+export async function failedUpdateIds(): Promise<number[]> {
+  return (await testRedis().zrange<string[]>(FAILED_UPDATE_IDS_KEY, 0, -1, { rev: true })).map(Number);
 }
 
 /** The real PostgreSQL behind the gateway, through the official client, for assertions. */

@@ -1,8 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TEST_SECRETS } from "./bindings.js";
 import { freshUpdateId, sample } from "./fixtures.js";
-import { FAILED_UPDATES_KEY } from "../../src/webhook/update-ledger.js";
-import { botApi, callWorker, callWorkerWith, deliver, redisGateway, testRedis } from "./helpers.js";
+import { botApi, callWorker, callWorkerWith, deliver, failedRecord, redisGateway } from "./helpers.js";
 
 beforeEach(async () => {
   await botApi.reset();
@@ -111,8 +110,7 @@ describe("POST /bot/webhook/ routing", () => {
     const response = await deliver({ update_id: updateId, future_update_kind: { id: 1 } });
     expect(response.status).toBe(200);
     expect(await botApi.calls()).toEqual([]);
-    const failed = await testRedis().lrange<{ update_id: number }>(FAILED_UPDATES_KEY, 0, 50);
-    expect(failed.map((entry) => entry.update_id)).not.toContain(updateId);
+    expect(await failedRecord(updateId)).toBeUndefined();
   });
 });
 

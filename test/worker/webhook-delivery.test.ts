@@ -1,8 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FAILED_UPDATES_KEY, updateKey } from "../../src/webhook/update-ledger.js";
+import { updateKey } from "../../src/webhook/update-ledger.js";
 import { TEST_SECRETS } from "./bindings.js";
 import { buttonPress, freshUserId, sample, textMessage } from "./fixtures.js";
-import { botApi, callWorkerWith, deliver, deliverWith, neonGateway, redisGateway, testRedis, testSql } from "./helpers.js";
+import {
+  botApi,
+  callWorkerWith,
+  deliver,
+  deliverWith,
+  failedRecord,
+  failedUpdateIds,
+  neonGateway,
+  redisGateway,
+  testRedis,
+  testSql,
+} from "./helpers.js";
+import { FAILED_UPDATE_IDS_KEY, failedUpdateKey } from "../../src/webhook/failed-updates.js";
 
 const redis = testRedis();
 
@@ -131,6 +143,42 @@ describe("dependency failures answer 503 and lose nothing", () => {
   });
 });
 
+describe("Upstash accepting requests but never answering", () => {
+  it("the claim gives up after REDIS_TIMEOUT_MS: 503 with Retry-After, nothing applied, handled once later", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    await redisGateway.hang();
+    const response = await deliverWith({ REDIS_TIMEOUT_MS: "300" }, update);
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+    expect(await response.json()).toEqual({ error: "dependency_unavailable", dependency: "redis" });
+    expect(await botApi.callsFor(user)).toEqual([]);
+    await redisGateway.up();
+    expect((await deliver(update)).status).toBe(200);
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+
+  it("Upstash hanging once the handler runs: the update is still answered, and its reply sent once", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 1500, times: 1 });
+    const answered = deliverWith({ REDIS_TIMEOUT_MS: "300" }, update);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await redisGateway.hang();
+    expect((await answered).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+
+  it("every 503 for a dependency failure carries Retry-After", async () => {
+    const user = freshUserId();
+    await redisGateway.down();
+    const response = await deliver(textMessage(user, "/help"));
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+  });
+});
+
 describe("handler bugs", () => {
   it("a handler error a retry cannot fix answers 200 and keeps the update in the failed list", async () => {
     const user = freshUserId();
@@ -138,16 +186,66 @@ describe("handler bugs", () => {
     await botApi.addFault({ method: "sendMessage", chat_id: user, error_code: 400, description: "Bad Request: chat not found" });
     const response = await deliver(update);
     expect(response.status).toBe(200);
-    const failed = (await redis.lrange<Record<string, unknown>>(FAILED_UPDATES_KEY, 0, 20)).find(
-      (entry) => entry.update_id === update.update_id,
-    );
+    const failed = await failedRecord(update.update_id);
     expect(failed).toMatchObject({ update_id: update.update_id, update_type: "message", error_name: "GrammyError" });
+    expect(await failedUpdateIds()).toContain(update.update_id);
     expect(String(failed?.error_message)).toContain("chat not found");
     expect(failed?.update).toEqual(update);
     // A redelivery does not run it again.
     await botApi.clearFaults();
     expect((await deliver(update)).status).toBe(200);
     expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+});
+
+describe("what the failed-update store keeps", () => {
+  const chatNotFound = (chatId: number) =>
+    botApi.addFault({ method: "sendMessage", chat_id: chatId, error_code: 400, description: "Bad Request: chat not found" });
+
+  it("bad data while recording a failure is a bug, not an outage: 200, done, and the chat moves on", async () => {
+    const user = freshUserId();
+    await redis.set(FAILED_UPDATE_IDS_KEY, "not a sorted set");
+    try {
+      await chatNotFound(user);
+      const update = textMessage(user, "/help");
+      const response = await deliver(update);
+      expect(response.status).toBe(200);
+      expect(await redis.get(updateKey(update.update_id))).toBe("done");
+      await botApi.clearFaults();
+      expect((await deliver(update)).status).toBe(200);
+      expect((await deliver(textMessage(user, "/help"))).status).toBe(200);
+      expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(2);
+    } finally {
+      await redis.del(FAILED_UPDATE_IDS_KEY);
+    }
+  });
+
+  it("a record expires after the retention, and a long update keeps only its first 8 KiB", async () => {
+    const user = freshUserId();
+    await chatNotFound(user);
+    const update = textMessage(user, `/help ${"я".repeat(4000)}`, { entities: Array.from({ length: 200 }, (_, i) => ({ offset: i, length: 1, type: "bold" })) });
+    expect((await deliverWith({ FAILED_UPDATES_RETENTION_DAYS: "2" }, update)).status).toBe(200);
+    const record = await failedRecord(update.update_id);
+    expect(record?.update).toBeUndefined();
+    expect(record?.update_excerpt).toBe(JSON.stringify(update).slice(0, 8192));
+    const twoDays = 2 * 24 * 60 * 60;
+    for (const key of [failedUpdateKey(update.update_id), FAILED_UPDATE_IDS_KEY]) {
+      const ttl = await redis.ttl(key);
+      expect(ttl).toBeGreaterThan(twoDays - 60);
+      expect(ttl).toBeLessThanOrEqual(twoDays);
+    }
+  });
+
+  it("an index entry older than the retention is dropped when the next failure is kept", async () => {
+    const user = freshUserId();
+    const stale = 900_000_000 + Math.floor(Math.random() * 1_000_000);
+    await redis.zadd(FAILED_UPDATE_IDS_KEY, { score: Date.now() - 8 * 24 * 60 * 60 * 1000, member: String(stale) });
+    await chatNotFound(user);
+    const update = textMessage(user, "/help");
+    expect((await deliver(update)).status).toBe(200);
+    const ids = await failedUpdateIds();
+    expect(ids[0]).toBe(update.update_id);
+    expect(ids).not.toContain(stale);
   });
 });
 
@@ -158,9 +256,7 @@ describe("bad data in Redis", () => {
     const update = textMessage(user, "/help");
     const response = await deliver(update);
     expect(response.status).toBe(200);
-    const failed = (await redis.lrange<Record<string, unknown>>(FAILED_UPDATES_KEY, 0, 20)).find(
-      (entry) => entry.update_id === update.update_id,
-    );
+    const failed = await failedRecord(update.update_id);
     expect(failed).toMatchObject({ error_name: "RedisReplyError" });
     expect(String(failed?.error_message)).toContain("WRONGTYPE");
     // Upstash appends the command and its arguments (tokens, session data): none of that is kept.
@@ -196,6 +292,36 @@ describe("handler deadline", () => {
   });
 });
 
+describe("handler deadline, then Upstash down when the late handler ends", () => {
+  it("the done mark is retried until Upstash is back: Telegram's redeliveries never run the update again", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    const started = Date.now();
+    const at = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, started + ms - Date.now())));
+    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 3000, times: 1 });
+    // Resolves once the late work is over too.
+    const first = deliverWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "1500" }, update);
+    const outage = (async () => {
+      await at(2500);
+      await redisGateway.down();
+      await at(5000);
+      await redisGateway.up();
+    })();
+    // Telegram redelivers what got 503: while the handler runs, during the outage, and after it.
+    const redelivered: number[] = [];
+    for (const moment of [2000, 4000, 6000]) {
+      await at(moment);
+      redelivered.push((await deliver(update)).status);
+    }
+    expect(redelivered.slice(0, 2)).toEqual([503, 503]);
+    expect((await first).status).toBe(503);
+    await outage;
+    expect(await redis.get(updateKey(update.update_id))).toBe("done");
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+});
+
 describe("handler deadline, then a bug", () => {
   it("the late failure is kept in the failed list and its callback answer is still sent", async () => {
     const user = freshUserId();
@@ -206,8 +332,7 @@ describe("handler deadline, then a bug", () => {
     // deliverWith waited for the background work.
     const answers = (await botApi.calls("answerCallbackQuery")).filter((call) => call.params.callback_query_id === press.callback_query.id);
     expect(answers).toHaveLength(1);
-    const failed = await redis.lrange<{ update_id: number }>(FAILED_UPDATES_KEY, 0, 20);
-    expect(failed.map((entry) => entry.update_id)).toContain(press.update_id);
+    expect(await failedUpdateIds()).toContain(press.update_id);
     expect((await deliver(press)).status).toBe(200);
     expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
   });

@@ -20,8 +20,9 @@ const REDIS_URL = "redis://127.0.0.1:6379/10";
 const UPSTASH_TOKEN = "parity-test-upstash-token";
 const WEBHOOK_SECRET = "parity-test-webhook-secret";
 const INTERNAL_TOKEN = "parity-test-internal-token";
-/** The web account both Telegram users link to. */
+/** The web account both Telegram users link to, and the one they are then asked to move the link to. */
 const WEB_USER_ID = 4242;
+const NEXT_WEB_USER_ID = 4343;
 /** The samples' user, chat and callback ids, replaced per run. */
 const SAMPLE_USER = 123456789;
 const SAMPLE_GROUP = -1001234567890;
@@ -32,9 +33,11 @@ interface Speaker {
   group: number;
   /** Prefix of callback query ids. */
   callbacks: string;
+  /** Link tokens issued for the run, by their placeholder in STEPS. */
+  tokens: Map<string, string>;
 }
-const viaWorker: Speaker = { user: 710000001, group: -1007100000001, callbacks: "worker" };
-const viaPolling: Speaker = { user: 720000001, group: -1007200000001, callbacks: "polling" };
+const viaWorker: Speaker = { user: 710000001, group: -1007100000001, callbacks: "worker", tokens: new Map() };
+const viaPolling: Speaker = { user: 720000001, group: -1007200000001, callbacks: "polling", tokens: new Map() };
 
 let local: LocalServices;
 let databaseUrl: string;
@@ -102,6 +105,11 @@ const STEPS: [sample: string, change?: (body: any) => void][] = [
   ["message_start_deeplink"],
   ["message_text", text("/start link_<token>")],
   ["message_text", text("/me")],
+  // A link for another web account asks first; keeping is answered, then replacing moves the link.
+  ["message_text", text("/start link_<next-token>")],
+  ["callback_query", callbackData("link:keep")],
+  ["callback_query", callbackData("link:replace:<next-token>")],
+  ["message_text", text("/me")],
   ["message_text", text("/unlink")],
   ["callback_query", callbackData("unlink:yes")],
   ["callback_query", callbackData("lang:en")],
@@ -119,18 +127,29 @@ const STEPS: [sample: string, change?: (body: any) => void][] = [
  */
 const RATE_LIMIT_PER_MINUTE = String(STEPS.length - 2 - 1 - 1 - 3);
 
-function conversation(speaker: Speaker, linkToken: string, firstUpdateId: number): Update[] {
+/** The text with each token placeholder replaced by the run's token, or the other way round. */
+function withTokens(value: string, speaker: Speaker, direction: "fill" | "normalise"): string {
+  let result = value;
+  for (const [placeholder, token] of speaker.tokens) {
+    result = direction === "fill" ? result.replaceAll(placeholder, token) : result.replaceAll(token, placeholder);
+  }
+  return result;
+}
+
+function conversation(speaker: Speaker, firstUpdateId: number): Update[] {
   return STEPS.map(([name, change], index) =>
     fromSample(name, speaker, firstUpdateId + index, (body) => {
       change?.(body);
-      if (typeof body.text === "string") body.text = body.text.replace("<token>", linkToken);
+      for (const field of ["text", "data"]) {
+        if (typeof body[field] === "string") body[field] = withTokens(body[field], speaker, "fill");
+      }
     }),
   );
 }
 
 /** A Bot API call with the run's own ids replaced, so two runs can be compared. */
 function normalised(call: { method: string; params: Record<string, unknown> }, speaker: Speaker): string {
-  return `${call.method} ${JSON.stringify(call.params)}`
+  return withTokens(`${call.method} ${JSON.stringify(call.params)}`, speaker, "normalise")
     .replaceAll(String(speaker.group), "<group>")
     .replaceAll(String(speaker.user), "<user>")
     .replaceAll(`${speaker.callbacks}-`, "<callback>-")
@@ -142,14 +161,19 @@ function concerns(call: { params: Record<string, unknown> }, speaker: Speaker): 
   return chat === String(speaker.user) || chat === String(speaker.group) || String(call.params.callback_query_id).startsWith(`${speaker.callbacks}-`);
 }
 
-async function issueLinkToken(): Promise<string> {
+async function issueLinkToken(webUserId: number): Promise<string> {
   const response = await fetch(`${worker.origin}/bot/internal/link-tokens`, {
     method: "POST",
     headers: { Authorization: `Bearer ${INTERNAL_TOKEN}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ user_id: WEB_USER_ID }),
+    body: JSON.stringify({ user_id: webUserId }),
   });
   expect(response.status).toBe(201);
   return ((await response.json()) as { token: string }).token;
+}
+
+async function issueTokensFor(speaker: Speaker): Promise<void> {
+  speaker.tokens.set("<next-token>", await issueLinkToken(NEXT_WEB_USER_ID));
+  speaker.tokens.set("<token>", await issueLinkToken(WEB_USER_ID));
 }
 
 /** What the speaker's conversation left behind: the account row (ids aside) and the sessions. */
@@ -206,7 +230,8 @@ describe("the Worker and the polling script", () => {
     // Through the Worker: each update POSTed as Telegram does; a webhook reply counts as a call.
     // Telegram sends a webhook only the types set-webhook subscribed to, as the double's getUpdates does.
     const subscribed = new Set<string>(ALLOWED_UPDATES);
-    const workerUpdates = conversation(viaWorker, await issueLinkToken(), 30_000_001).filter((update) =>
+    await Promise.all([issueTokensFor(viaWorker), issueTokensFor(viaPolling)]);
+    const workerUpdates = conversation(viaWorker, 30_000_001).filter((update) =>
       Object.keys(update).every((key) => key === "update_id" || subscribed.has(key)),
     );
     const webhookReplies: { method: string; params: Record<string, unknown>; at: number }[] = [];
@@ -225,7 +250,7 @@ describe("the Worker and the polling script", () => {
     }
 
     // Through the polling script: the same conversation served by the double's getUpdates.
-    const pollingUpdates = conversation(viaPolling, await issueLinkToken(), 40_000_001);
+    const pollingUpdates = conversation(viaPolling, 40_000_001);
     await control("updates", "POST", pollingUpdates);
     const script = await startScript("polling.ts", [], { env: common() });
     const lastId = pollingUpdates.at(-1)?.update_id ?? 0;
@@ -256,6 +281,9 @@ describe("the Worker and the polling script", () => {
       new Set(["sendMessage", "editMessageText", "answerCallbackQuery"]),
     );
     expect(workerCalls.filter((call) => call.includes("<group>"))).toHaveLength(1);
+    // The question before moving a link, and the move itself.
+    expect(workerCalls.filter((call) => call.includes('"callback_data":"link:replace:<next-token>"'))).toHaveLength(1);
+    expect(workerCalls.filter((call) => call.startsWith("editMessageText") && call.includes(`#${NEXT_WEB_USER_ID}`))).toHaveLength(1);
     expect(await stateOf(viaPolling)).toEqual(await stateOf(viaWorker));
   }, 90_000);
 });
