@@ -117,7 +117,7 @@ async function main(): Promise<number> {
   }
   const workerBundle = bundles.worker!;
 
-  // 2. Startup profile (offline), of the bundle as deployed and of the same bundle minified.
+  // 2. Startup profile (offline) of the bundle as deployed, and what the bundle is made of.
   let checkStartupResult: CheckStartupResult | { error: string };
   try {
     checkStartupResult = await checkStartup(OUT, workerBundle.path, SETTINGS.startupProfiles);
@@ -126,14 +126,14 @@ async function main(): Promise<number> {
     checkStartupResult = { error: String(error).split("\n").slice(0, 4).join(" ") };
     progress(`wrangler check startup failed: ${checkStartupResult.error}`);
   }
-  const bundleAnalysis = await analyseWorkerBundle(workerBundle.path, WORKER_METAFILE, OUT, SETTINGS.startupProfiles).catch((error: unknown) => ({
+  const bundleAnalysis = await analyseWorkerBundle(WORKER_METAFILE, OUT).catch((error: unknown) => ({
     error: String(error).split("\n").slice(0, 4).join(" "),
   }));
   if ("error" in bundleAnalysis) progress(`bundle analysis failed: ${bundleAnalysis.error}`);
   else {
     const top = bundleAnalysis.parts.slice(0, 4).map((part) => `${part.name} ${(part.gzipSavedBytes / 1024).toFixed(1)}`);
     progress(
-      `bundle by package (KiB of gzip each one costs): ${top.join(", ")}; minified: gzip ${(bundleAnalysis.minified.gzipBytes / 1024).toFixed(1)} KiB, startup ${bundleAnalysis.minified.startupMs ?? "?"} ms`,
+      `bundle by package (KiB of gzip each one costs, unminified): ${top.join(", ")}; unminified: gzip ${(bundleAnalysis.unminified.gzipBytes / 1024).toFixed(1)} KiB`,
     );
   }
 

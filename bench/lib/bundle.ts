@@ -1,33 +1,31 @@
 /**
- * What the Worker's bundle is made of: bytes per package from esbuild's metafile of the
- * `wrangler deploy --dry-run` build, and the gzip bytes the bundle would lose without each package
- * (the bundle gzipped with that package's modules cut out) — what dropping it would save.
+ * What the Worker's bundle is made of: bytes per package from esbuild's metafiles of the
+ * `wrangler deploy --dry-run` build (minified, as deployed) and of the same build unminified, and the gzip
+ * bytes the unminified bundle would lose without each package (gzipped with that package's modules cut
+ * out) — roughly what dropping it would save.
  */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { buildWorkerBundle } from "../../scripts/lib/worker-bundle.js";
-import { checkStartup } from "./startup.js";
 
 /** One package's share of the bundle. */
 export interface BundlePart {
   /** npm package, or "src (the bot's own code)". */
   name: string;
-  /** Bytes of its modules in the (unminified) output, from the metafile. */
+  /** Bytes of its modules in the unminified build, from its metafile. */
   rawBytes: number;
-  /** gzip(bundle) − gzip(bundle without its modules). */
+  /** In the unminified build: gzip(bundle) − gzip(bundle without its modules). */
   gzipSavedBytes: number;
-  /** Bytes of its modules in the `--minify` build (its metafile). */
+  /** Bytes of its modules in the bundle as deployed (minified), from its metafile. */
   minifiedRawBytes: number;
 }
 
 export interface BundleAnalysis {
-  rawBytes: number;
-  gzipBytes: number;
+  /** The same build unminified, whose modules can be told apart. */
+  unminified: { rawBytes: number; gzipBytes: number };
   /** Largest first. */
   parts: BundlePart[];
-  /** The same build with `--minify`, and its startup CPU (`wrangler check startup`, median ms). */
-  minified: { rawBytes: number; gzipBytes: number; startupMs: number | undefined };
 }
 
 interface Metafile {
@@ -68,35 +66,27 @@ function bytesByPackage(metafilePath: string): Map<string, number> {
 }
 
 /**
- * What the Worker's bundle at `bundlePath` (built with `metafilePath`) is made of, per package, and the
- * same build with `--minify` (in `outDir`): its size per package and its startup CPU.
+ * What the Worker's bundle (as deployed, minified, built with `metafilePath`) is made of, per package,
+ * read off the same build unminified (in `outDir`), where each module is marked.
  */
-export async function analyseWorkerBundle(
-  bundlePath: string,
-  metafilePath: string,
-  outDir: string,
-  startupProfiles: number,
-): Promise<BundleAnalysis> {
-  const bundle = readFileSync(bundlePath, "utf8");
+export async function analyseWorkerBundle(metafilePath: string, outDir: string): Promise<BundleAnalysis> {
+  const unminifiedDir = join(outDir, "worker-unminified");
+  rmSync(unminifiedDir, { recursive: true, force: true });
+  const unminifiedMetafile = join(outDir, "worker-unminified-meta.json");
+  const unminified = await buildWorkerBundle(unminifiedDir, undefined, { unminified: true, metafile: unminifiedMetafile });
+  const bundle = readFileSync(unminified.path, "utf8");
   const gzipBytes = gzipSync(bundle).length;
   const pieces = segments(bundle);
-  const minifiedDir = join(outDir, "worker-minified");
-  rmSync(minifiedDir, { recursive: true, force: true });
-  const minifiedMetafile = join(outDir, "worker-minified-meta.json");
-  const minified = await buildWorkerBundle(minifiedDir, undefined, { minify: true, metafile: minifiedMetafile });
-  const minifiedBytes = bytesByPackage(minifiedMetafile);
-  const parts = [...bytesByPackage(metafilePath)].map(([name, rawBytes]) => {
+  const minifiedBytes = bytesByPackage(metafilePath);
+  const parts = [...bytesByPackage(unminifiedMetafile)].map(([name, rawBytes]) => {
     const without = pieces
       .filter((piece) => piece.name !== name)
       .map((piece) => piece.text)
       .join("\n");
     return { name, rawBytes, gzipSavedBytes: gzipBytes - gzipSync(without).length, minifiedRawBytes: minifiedBytes.get(name) ?? 0 };
   });
-  const startup = await checkStartup(outDir, minified.path, startupProfiles, { minify: true }).catch(() => undefined);
   return {
-    rawBytes: Buffer.byteLength(bundle),
-    gzipBytes,
+    unminified: { rawBytes: unminified.rawBytes, gzipBytes },
     parts: parts.sort((a, b) => b.rawBytes - a.rawBytes),
-    minified: { rawBytes: minified.rawBytes, gzipBytes: minified.gzipBytes, startupMs: startup?.medianActiveMs },
   };
 }

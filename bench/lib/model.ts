@@ -83,7 +83,7 @@ export interface Results {
   throughput: (Run & { rounds: number[]; medianServerCpuMsPerUpdate: number; vsBare: number; vsWorker: number })[];
   cost: Cost[];
   bundles: Record<string, { rawBytes: number; gzipBytes: number; wranglerSays: string | undefined }>;
-  /** What the Worker's bundle is made of (esbuild's metafile), and what minifying it would give. */
+  /** What the Worker's bundle is made of (esbuild's metafiles of the deployed build and of it unminified). */
   bundleAnalysis: BundleAnalysis | { error: string };
   startup: { checkStartup: CheckStartupResult | { error: string }; miniflareColdStart: ColdStartResult };
   scaling: Run[];

@@ -95,24 +95,20 @@ export interface CheckStartupResult {
 }
 
 /**
- * `wrangler deploy --dry-run --outfile` (the upload form; `--minify` with `minify`) once, then
- * `wrangler check startup --worker` on it `times` times; each run writes a CPU profile, which is read here.
+ * `wrangler deploy --dry-run --outfile` (the upload form) once, then `wrangler check startup --worker` on
+ * it `times` times; each run writes a CPU profile, which is read here. Time per package needs the module
+ * marks of an unminified bundle; a minified one (as deployed) gives the total only.
  */
-export async function checkStartup(
-  outDir: string,
-  outdirBundlePath: string,
-  times: number,
-  { minify = false }: { minify?: boolean } = {},
-): Promise<CheckStartupResult> {
-  const uploadForm = `${outDir}/worker${minify ? ".minified" : ""}.upload-form`;
-  await runWrangler(["deploy", "--dry-run", "--outfile", uploadForm, ...(minify ? ["--minify"] : [])]);
+export async function checkStartup(outDir: string, outdirBundlePath: string, times: number): Promise<CheckStartupResult> {
+  const uploadForm = `${outDir}/worker.upload-form`;
+  await runWrangler(["deploy", "--dry-run", "--outfile", uploadForm]);
   const js = readFileSync(outdirBundlePath);
   const sameBundleAsOutdir = readFileSync(uploadForm).includes(js);
   const marks = moduleMap(js.toString("utf8"));
   const byPackage: StartupByPackage = {};
   const runs: StartupProfile[] = [];
   for (let index = 0; index < times; index++) {
-    const profilePath = `${outDir}/startup${minify ? "-minified" : ""}-${index}.cpuprofile`;
+    const profilePath = `${outDir}/startup-${index}.cpuprofile`;
     await runWrangler(["check", "startup", "--worker", uploadForm, "--outfile", profilePath]);
     runs.push(analyse(JSON.parse(readFileSync(profilePath, "utf8")) as CpuProfile, marks, byPackage));
   }

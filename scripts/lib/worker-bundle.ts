@@ -52,8 +52,8 @@ export interface WorkerBundle {
 
 /** How else a bundle may be built than exactly as deployed. */
 export interface BundleOptions {
-  /** `--minify`: what the deploy would upload with minification on. */
-  minify?: boolean;
+  /** `--minify=false`: the bundle unminified (wrangler.toml minifies), to see its modules. */
+  unminified?: boolean;
   /** Also write esbuild's metafile (inputs, outputs, bytes per module) to this path (`--metafile`). */
   metafile?: string;
 }
@@ -65,7 +65,7 @@ export interface BundleOptions {
 export async function buildWorkerBundle(outDir: string, config?: string, options: BundleOptions = {}): Promise<WorkerBundle> {
   const args = ["deploy", "--dry-run", "--outdir", outDir];
   if (config !== undefined) args.push("--config", config, "--compatibility-date", compatibilityDate());
-  if (options.minify) args.push("--minify");
+  if (options.unminified) args.push("--minify=false");
   if (options.metafile !== undefined) args.push("--metafile", options.metafile);
   const output = await runWrangler(args);
   const file = readdirSync(outDir).find((name) => name.endsWith(".js"));
