@@ -5,6 +5,7 @@ import { startNeonGateway } from "../local/neon-gateway.js";
 import { startRedisGateway } from "../local/redis-gateway.js";
 import { migrate } from "../migrate-db.js";
 import { CliError, withoutPassword } from "./cli.js";
+import { NO_LATENCY, type LatencyModel } from "./latency-model.js";
 
 /** The bot identity the local Bot API double answers `getMe` with. */
 export const LOCAL_BOT_INFO = JSON.parse(
@@ -25,6 +26,8 @@ export interface LocalServiceOptions {
   ports: { redis: number; neon: number; botApi: number };
   /** The stand-ins a script needs, when not all of them (`npm run failed` needs Redis only). */
   only?: readonly ("redis" | "neon" | "botApi")[];
+  /** Added per-request latency of each, ms (a production-like model); default none. */
+  latency?: LatencyModel;
 }
 
 /** The Bot API double's port for `npm run dev` and `npm run polling`: a chat page address that stays put. */
@@ -108,6 +111,8 @@ export async function startLocalServices(
   const vars: Record<string, string> = {};
   const started: string[] = [];
   const closers: (() => Promise<void>)[] = [];
+  const latency = options.latency ?? NO_LATENCY;
+  const slower = (ms: number) => (ms > 0 ? `, +${ms} ms per request` : "");
 
   let chatPageUrl: string | undefined;
   const wanted = (service: "redis" | "neon" | "botApi"): boolean => options.only === undefined || options.only.includes(service);
@@ -119,22 +124,26 @@ export async function startLocalServices(
     if (!env.UPSTASH_REDIS_REST_URL && wanted("redis")) {
       await checkRedis(options.redisUrl);
       const { redis: port } = options.ports;
-      const gateway = await listening("redis", port, () => startRedisGateway({ token: options.upstashToken, redisUrl: options.redisUrl, port }));
+      const gateway = await listening("redis", port, () =>
+        startRedisGateway({ token: options.upstashToken, redisUrl: options.redisUrl, port, latencyMs: latency.upstash }),
+      );
       closers.push(gateway.close);
       Object.assign(vars, { UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: options.upstashToken });
-      started.push(`Upstash gateway ${gateway.url} → ${withoutPassword(options.redisUrl)}`);
+      started.push(`Upstash gateway ${gateway.url} → ${withoutPassword(options.redisUrl)}${slower(latency.upstash)}`);
     }
     if (!env.DATABASE_URL && wanted("neon")) {
       await migrateLocal(options.postgresUrl);
       const { neon: port } = options.ports;
-      const gateway = await listening("neon", port, () => startNeonGateway({ postgresUrl: options.postgresUrl, port }));
+      const gateway = await listening("neon", port, () => startNeonGateway({ postgresUrl: options.postgresUrl, port, latencyMs: latency.neon }));
       closers.push(gateway.close);
       Object.assign(vars, { DATABASE_URL: options.postgresUrl, NEON_HTTP_ENDPOINT: gateway.httpEndpoint });
-      started.push(`Neon gateway ${gateway.httpEndpoint} → ${withoutPassword(options.postgresUrl)}`);
+      started.push(`Neon gateway ${gateway.httpEndpoint} → ${withoutPassword(options.postgresUrl)}${slower(latency.neon)}`);
     }
     if (!env.TELEGRAM_BOT_TOKEN && wanted("botApi")) {
       const { botApi: port } = options.ports;
-      const double = await listening("botApi", port, () => startBotApiDouble({ tokens: [options.botToken], botInfo: LOCAL_BOT_INFO, port }));
+      const double = await listening("botApi", port, () =>
+        startBotApiDouble({ tokens: [options.botToken], botInfo: LOCAL_BOT_INFO, port, latencyMs: latency.telegram }),
+      );
       closers.push(double.close);
       Object.assign(vars, {
         TELEGRAM_BOT_TOKEN: options.botToken,
@@ -142,7 +151,7 @@ export async function startLocalServices(
         TELEGRAM_BOT_INFO: JSON.stringify(LOCAL_BOT_INFO),
       });
       chatPageUrl = double.chatPageUrl;
-      started.push(`Bot API double ${double.url}`);
+      started.push(`Bot API double ${double.url}${slower(latency.telegram)}`);
     }
   } catch (error) {
     await close();

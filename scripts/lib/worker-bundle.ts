@@ -50,13 +50,23 @@ export interface WorkerBundle {
   wranglerSays: string | undefined;
 }
 
+/** How else a bundle may be built than exactly as deployed. */
+export interface BundleOptions {
+  /** `--minify=false`: the bundle unminified (wrangler.toml minifies), to see its modules. */
+  unminified?: boolean;
+  /** Also write esbuild's metafile (inputs, outputs, bytes per module) to this path (`--metafile`). */
+  metafile?: string;
+}
+
 /**
  * `wrangler deploy --dry-run --outdir <outDir>` for a wrangler config (default: the bot's own, built
  * exactly as deployed; another config is built with the bot's compatibility date).
  */
-export async function buildWorkerBundle(outDir: string, config?: string): Promise<WorkerBundle> {
+export async function buildWorkerBundle(outDir: string, config?: string, options: BundleOptions = {}): Promise<WorkerBundle> {
   const args = ["deploy", "--dry-run", "--outdir", outDir];
   if (config !== undefined) args.push("--config", config, "--compatibility-date", compatibilityDate());
+  if (options.unminified) args.push("--minify=false");
+  if (options.metafile !== undefined) args.push("--metafile", options.metafile);
   const output = await runWrangler(args);
   const file = readdirSync(outDir).find((name) => name.endsWith(".js"));
   if (file === undefined) throw new Error(`no .js bundle in ${outDir}`);

@@ -12,7 +12,8 @@
  * where a person plays the users (`bot-api-double/chat-page.ts`).
  *
  * `npm run local:services` starts it. Tests that cannot call the exported API (the Worker runs
- * inside workerd) steer it through the `/__control/...` HTTP endpoints.
+ * inside workerd) steer it through the `/__control/...` HTTP endpoints. Bot API calls can be given an
+ * added latency, and their arrival and answer times recorded (request-timing.ts).
  */
 import { createServer } from "node:http";
 import { ApiError } from "./bot-api-double/api-error.js";
@@ -21,9 +22,11 @@ import { chatPageEndpoint, isChatPagePath } from "./bot-api-double/chat-page.js"
 import { ChatWorld } from "./bot-api-double/chat-world.js";
 import { controlEndpoint, controlsOf, type BotApiDoubleControls } from "./bot-api-double/control.js";
 import { sendError } from "./bot-api-double/http.js";
+import { sendJson } from "./http.js";
 import { BotState } from "./bot-api-double/state.js";
 import { WebhookDelivery, type DeliveryTiming } from "./bot-api-double/webhook-delivery.js";
 import { listen, type ListenOptions } from "./listen.js";
+import { RequestTiming } from "./request-timing.js";
 
 export type { BotApiDoubleControls } from "./bot-api-double/control.js";
 export type { BotApiFault } from "./bot-api-double/faults.js";
@@ -36,6 +39,8 @@ export interface BotApiDoubleOptions extends ListenOptions {
   tokens: string[];
   /** What `getMe` returns; the `from` of sent messages is derived from it. */
   botInfo: Record<string, unknown>;
+  /** Added before each Bot API call is answered, as a round trip to Telegram would be; default 0. */
+  latencyMs?: number;
   /** How webhook deliveries are retried and timed out (Telegram-like defaults). */
   webhookDelivery?: DeliveryTiming;
 }
@@ -60,22 +65,27 @@ export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<B
   const controls = controlsOf(state);
   const botApi = botApiEndpoint(state, new Set(options.tokens), options.botInfo);
   const control = controlEndpoint(state, controls, botApi);
+  const timing = new RequestTiming(options.latencyMs);
   const world = new ChatWorld(state, options.botInfo);
   const chatPage = chatPageEndpoint(world);
   const delivery = new WebhookDelivery(state, botApi.runWebhookReply, (report) => world.showDelivery(report), options.webhookDelivery);
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://bot-api-double.local");
-    const handled = url.pathname.startsWith("/__control/")
-      ? control(req, res, url)
-      : isChatPagePath(url.pathname)
-        ? chatPage(req, res, url)
-        : botApi.serve(req, res, url);
-    handled.catch((error: unknown) => {
-      // A bug in the double, not a Telegram answer: say so loudly.
-      console.error(JSON.stringify({ msg: "bot api double failed", path: url.pathname, error: String(error) }));
-      if (!res.headersSent) sendError(res, new ApiError(500, "Internal Server Error"));
-    });
+    const handle = (handled: Promise<void>) =>
+      handled.catch((error: unknown) => {
+        // A bug in the double, not a Telegram answer: say so loudly.
+        console.error(JSON.stringify({ msg: "bot api double failed", path: url.pathname, error: String(error) }));
+        if (!res.headersSent) sendError(res, new ApiError(500, "Internal Server Error"));
+      });
+    // The chat page is the double's own, not a Bot API call: no added latency, not in the timeline.
+    if (isChatPagePath(url.pathname)) return void handle(chatPage(req, res, url));
+    // Recorded by method only: the path holds the token.
+    const method = url.pathname.slice(url.pathname.lastIndexOf("/") + 1);
+    if (!url.pathname.startsWith("/__control/")) return timing.serve(res, method, () => void handle(botApi.serve(req, res, url)));
+    const timingAnswer = timing.control(`${req.method ?? "GET"} ${url.pathname.replace(/\/+$/, "")}`, url);
+    if (timingAnswer !== undefined) return sendJson(res, timingAnswer.status, timingAnswer.body);
+    void handle(control(req, res, url));
   });
 
   const { port, origin } = await listen(server, options);

@@ -42,15 +42,19 @@ export interface RateCheck {
  */
 export class SlidingWindowRateLimiter {
   private readonly preloaded = new WeakMap<Update, RateVerdict>();
+  /** Sent by its SHA once Redis knows it (EVALSHA). */
+  private readonly script;
 
   /**
    * @param redis the Upstash client.
    * @param updatesPerMinute updates one user may send per minute (> 0).
    */
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     readonly updatesPerMinute: number,
-  ) {}
+  ) {
+    this.script = redis.createScript<RateVerdict>(LIMIT);
+  }
 
   /** The check of one update by `userId` now. */
   checkOf(userId: number, now = Date.now()): RateCheck {
@@ -72,6 +76,6 @@ export class SlidingWindowRateLimiter {
     const preloaded = this.preloaded.get(update);
     if (preloaded !== undefined) return preloaded;
     const { keys, args } = this.checkOf(userId);
-    return this.redis.eval<number[], RateVerdict>(LIMIT, keys, args);
+    return this.script.exec(keys, args.map(String));
   }
 }

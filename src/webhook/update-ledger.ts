@@ -81,6 +81,9 @@ type ClaimReply = ["taken", string] | ["claimed", "skipped" | "failed" | "read" 
  * A claim is a short lease (`SET NX PX`), so a crashed handler cannot hold an update forever.
  */
 export class UpdateLedger {
+  /** Sent by its SHA once Redis knows it (EVALSHA), so each claim does not carry the script's text. */
+  private readonly claimScript;
+
   /**
    * @param redis the Upstash client.
    * @param leaseMs how long a claim holds before another delivery may take over.
@@ -90,7 +93,9 @@ export class UpdateLedger {
     private readonly redis: Redis,
     private readonly leaseMs: number,
     private readonly failedUpdates: FailedUpdateStore,
-  ) {}
+  ) {
+    this.claimScript = redis.createScript<ClaimReply>(CLAIM);
+  }
 
   /** Claims an update, reading what `reads` asks for in the same round trip, or reports that it is done or being handled. */
   async claim(updateId: number, reads: ClaimReads = {}): Promise<ClaimResult> {
@@ -99,8 +104,8 @@ export class UpdateLedger {
     const leaseEndsAt = Date.now() + this.leaseMs;
     const { session, rateLimit } = reads;
     const keys = [key, session?.key ?? key, ...(rateLimit?.keys ?? [key, key, key])];
-    const args = [owner, this.leaseMs, session?.ttlSeconds ?? "", ...(rateLimit?.args ?? ["", 0, 0])];
-    const reply = await this.redis.eval<unknown[], ClaimReply>(CLAIM, keys, args);
+    const args = [owner, this.leaseMs, session?.ttlSeconds ?? "", ...(rateLimit?.args ?? ["", 0, 0])].map(String);
+    const reply = await this.claimScript.exec(keys, args);
     if (reply[0] === "taken") return { state: reply[1] === DONE ? "done" : "in_progress" };
     const [, sessionRead, sessionValue, verdict] = reply;
     return {
