@@ -4,16 +4,18 @@ import { createDb } from "../src/clients/db.js";
 import { createRedis } from "../src/clients/redis.js";
 import { parseBotConfig, secretsOf } from "../src/config.js";
 import { createLogger, errorFields } from "../src/lib/logger.js";
-import { CliError, createProgram, loadDevVars, runProgram } from "./lib/cli.js";
-import { startLocalServices } from "./lib/local-services.js";
+import { CliError, createProgram, loadDevVars, runProgram, wholeNumber } from "./lib/cli.js";
+import { CHAT_PAGE_PORT, LOCAL_DEFAULTS, startLocalServices } from "./lib/local-services.js";
 import { retryAfterOnce } from "./lib/telegram.js";
 
 const program = createProgram("polling", "Run the bot with long polling in Node: the same handlers, sessions and database as the Worker.")
   .option("--force", "delete the bot's webhook first (this takes the production webhook down)")
-  .action(async (options: { force?: boolean }) => {
+  .option("--bot-api-port <port>", "port of the local Bot API double and its chat page, when no bot token is set (0 = any free port)", wholeNumber(0, 65535), CHAT_PAGE_PORT)
+  .action(async (options: { force?: boolean; botApiPort: number }) => {
     loadDevVars();
-    const local = await startLocalServices(process.env);
+    const local = await startLocalServices(process.env, { ...LOCAL_DEFAULTS, ports: { ...LOCAL_DEFAULTS.ports, botApi: options.botApiPort } });
     Object.assign(process.env, local.vars);
+    if (local.chatPageUrl !== undefined) console.log(`polling: chat with the bot at ${local.chatPageUrl}`);
     if (local.started.length > 0) console.log(`polling: started ${local.started.join("; ")}`);
 
     const config = parseBotConfig(process.env);

@@ -1,11 +1,13 @@
-import type { Api } from "grammy";
 import type { WebhookInfo } from "grammy/types";
 import { ALLOWED_UPDATES } from "../src/bot/allowed-updates.js";
 import { COMMANDS } from "../src/bot/commands.js";
-import { DEFAULT_LOCALE, LOCALES, translate } from "../src/bot/i18n/index.js";
+import { LOCALES } from "../src/bot/i18n/index.js";
 import { readVariable } from "../src/config.js";
+import { isLoopbackUrl } from "./local/loopback.js";
 import { CliError, createProgram, loadDevVars, runProgram, wholeNumber } from "./lib/cli.js";
+import { useDevSession } from "./lib/dev-session.js";
 import { botApiFromEnv } from "./lib/telegram.js";
+import { setUpWebhook } from "./lib/webhook-setup.js";
 
 /** Ports Telegram delivers webhooks to. */
 const WEBHOOK_PORTS = new Set(["443", "80", "88", "8443"]);
@@ -14,26 +16,18 @@ const RECENT_ERROR_SECONDS = 60 * 60;
 
 /**
  * The webhook URL from the environment, checked the way Telegram will check it and normalised the way
- * `set` registers it (so `info` compares like with like); undefined when unset.
+ * `set` registers it (so `info` compares like with like); undefined when unset. A Bot API on this
+ * machine (the double of `npm run dev`, or `telegram-bot-api --local`) also takes a plain-http address on
+ * this machine and any port, which Telegram itself refuses.
  */
 function webhookUrl(): string | undefined {
   const raw = readVariable(process.env, "TELEGRAM_WEBHOOK_URL");
   if (raw === undefined) return undefined;
   const url = new URL(raw);
+  if (isLoopbackUrl(url) && isLoopbackUrl(new URL(readVariable(process.env, "TELEGRAM_API_ROOT")))) return url.href;
   if (url.protocol !== "https:") throw new CliError("TELEGRAM_WEBHOOK_URL must be https");
   if (!WEBHOOK_PORTS.has(url.port || "443")) throw new CliError("TELEGRAM_WEBHOOK_URL port must be 443, 80, 88 or 8443");
   return url.href;
-}
-
-async function registerCommands(api: Api): Promise<void> {
-  for (const locale of LOCALES) {
-    const commands = COMMANDS.map(({ command, description }) => ({ command, description: translate(locale, description) }));
-    await api.setMyCommands(commands, locale === DEFAULT_LOCALE ? {} : { language_code: locale });
-  }
-}
-
-function sameUpdates(actual: readonly string[] | undefined): boolean {
-  return JSON.stringify([...(actual ?? [])].sort()) === JSON.stringify([...ALLOWED_UPDATES].sort());
 }
 
 function summary(info: WebhookInfo): string[] {
@@ -49,8 +43,17 @@ function summary(info: WebhookInfo): string[] {
   return lines;
 }
 
-const program = createProgram("webhook", "Register, inspect and delete the bot's Telegram webhook.").hook("preAction", () => {
+const program = createProgram(
+  "webhook",
+  "Register, inspect and delete the bot's Telegram webhook. With no bot token set, while `npm run dev` runs in this directory: the webhook of its local Bot API double.",
+).hook("preAction", () => {
   loadDevVars();
+  useDevSession();
+  if (!process.env.TELEGRAM_BOT_TOKEN) {
+    throw new CliError(
+      "TELEGRAM_BOT_TOKEN is not set and no `npm run dev` runs in this directory: start `npm run dev` (its local Bot API double) or set TELEGRAM_BOT_TOKEN in .dev.vars",
+    );
+  }
 });
 
 program
@@ -63,20 +66,7 @@ program
     const url = webhookUrl();
     if (url === undefined) throw new CliError("TELEGRAM_WEBHOOK_URL is missing");
     const secret = readVariable(process.env, "TELEGRAM_WEBHOOK_SECRET");
-    const api = botApiFromEnv();
-    const me = await api.getMe();
-    await api.setWebhook(url, {
-      secret_token: secret,
-      allowed_updates: [...ALLOWED_UPDATES],
-      max_connections: maxConnections,
-      drop_pending_updates: !options.keepPending,
-    });
-    await registerCommands(api);
-    const info = await api.getWebhookInfo();
-    if (info.url !== url) throw new CliError(`Telegram reports webhook ${info.url || "(none)"}, not ${url}`);
-    if (!sameUpdates(info.allowed_updates)) {
-      throw new CliError(`Telegram reports allowed_updates ${JSON.stringify(info.allowed_updates)}, not ${JSON.stringify(ALLOWED_UPDATES)}`);
-    }
+    const me = await setUpWebhook(botApiFromEnv(), { url, secret, maxConnections, dropPending: !options.keepPending });
     console.log(`webhook set for @${me.username}: ${url}`);
     console.log(`allowed updates: ${ALLOWED_UPDATES.join(", ")}; max connections: ${maxConnections}; pending updates ${options.keepPending ? "kept" : "dropped"}`);
     console.log(`commands registered: ${COMMANDS.map((c) => `/${c.command}`).join(" ")} (${LOCALES.join(", ")})`);

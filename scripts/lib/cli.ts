@@ -50,23 +50,44 @@ export function positiveNumber(value: string): number {
   return n;
 }
 
-/** The password in a connection string such as DATABASE_URL (`scheme://user:password@host/…`). */
+/** The password in a connection string such as DATABASE_URL (`scheme://user:password@host/…`, or `redis://:password@host`). */
 function passwordOf(url: string | undefined): string | undefined {
-  return url === undefined ? undefined : /^[^:]+:\/\/[^:/@]+:([^@]+)@/.exec(url)?.[1];
+  return url === undefined ? undefined : /^[^:]+:\/\/[^:/@]*:([^@]+)@/.exec(url)?.[1];
+}
+
+/** A connection string as it may be shown: its password, if any, replaced. */
+export function withoutPassword(url: string): string {
+  const password = passwordOf(url);
+  return password === undefined ? url : url.replace(`:${password}@`, ":[redacted]@");
+}
+
+/** Secrets a script learnt besides the environment (the password in a --postgres-url, say). */
+const learntSecrets = new Set<string>();
+
+/** Adds the password of each connection string to what error lines and `redact` never show. */
+export function keepPasswordsSecret(...urls: string[]): void {
+  for (const url of urls) {
+    const password = passwordOf(url);
+    if (password !== undefined) learntSecrets.add(password);
+  }
 }
 
 /** Values from the environment that must never be printed (the same set as the Worker's `secretsOf`). */
 function knownSecrets(): string[] {
   const names = ["TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "UPSTASH_REDIS_REST_TOKEN", "BOT_INTERNAL_API_TOKEN"];
-  return [...names.map((name) => process.env[name]), passwordOf(process.env.DATABASE_URL)].filter(
+  return [...names.map((name) => process.env[name]), passwordOf(process.env.DATABASE_URL), ...learntSecrets].filter(
     (value): value is string => (value?.length ?? 0) >= 4,
   );
 }
 
+/** `text` with every known secret replaced. */
+export function redact(text: string): string {
+  return knownSecrets().reduce((safe, secret) => safe.replaceAll(secret, "[redacted]"), text);
+}
+
 /** Prints a line to stderr with any known secret replaced. */
 export function printError(line: string): void {
-  const safe = knownSecrets().reduce((text, secret) => text.replaceAll(secret, "[redacted]"), line);
-  process.stderr.write(`error: ${safe}\n`);
+  process.stderr.write(`error: ${redact(line)}\n`);
 }
 
 /**

@@ -1,5 +1,6 @@
-import { Api, type Transformer } from "grammy";
+import { Api, HttpError, type Transformer } from "grammy";
 import { readVariable } from "../../src/config.js";
+import { CliError } from "./cli.js";
 
 /** The longest `retry_after` (seconds) the scripts wait out before calling again. */
 export const MAX_RETRY_AFTER_SECONDS = 5;
@@ -42,12 +43,29 @@ export const retryAfterOnce: Transformer = async (prev, method, payload, signal)
 };
 
 /**
+ * Why a request could not reach its server: the system's error code ("ECONNREFUSED", "ENOTFOUND"), from
+ * node-fetch's error or undici's cause. Never the error's message: it holds the URL, token and all.
+ */
+function networkReason(error: HttpError): string {
+  const failure = error.error as { code?: string; name?: string; cause?: { code?: string } } | undefined;
+  return failure?.code ?? failure?.cause?.code ?? (failure?.name === "AbortError" ? "timed out" : "no answer");
+}
+
+/**
  * A Bot API client for the token and API root in the environment (a trailing `/` on the root is fine),
- * waiting out a short 429 once (`retryAfterOnce`).
+ * waiting out a short 429 once (`retryAfterOnce`). A Bot API it cannot reach is a one-line CliError that
+ * names the root (never the token in the path).
  */
 export function botApiFromEnv(env: NodeJS.ProcessEnv = process.env): Api {
   const apiRoot = readVariable(env, "TELEGRAM_API_ROOT").replace(/\/+$/, "");
   const api = new Api(readVariable(env, "TELEGRAM_BOT_TOKEN"), { apiRoot });
-  api.config.use(retryAfterOnce);
+  api.config.use(retryAfterOnce, async (prev, method, payload, signal) => {
+    try {
+      return await prev(method, payload, signal);
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      throw new CliError(`cannot reach the Bot API at ${apiRoot} (TELEGRAM_API_ROOT) for ${method}: ${networkReason(error)}`);
+    }
+  });
   return api;
 }

@@ -7,6 +7,10 @@
  * HTTP statuses, and Telegram's own wording for the errors a bot is most likely to provoke.
  * Every token it accepts is the same bot, sharing one state.
  *
+ * Like Telegram, it delivers queued updates to the webhook `setWebhook` names (on this machine only;
+ * `bot-api-double/webhook-delivery.ts`) or hands them to `getUpdates`. At its root it serves a chat page
+ * where a person plays the users (`bot-api-double/chat-page.ts`).
+ *
  * `npm run local:services` starts it. Tests that cannot call the exported API (the Worker runs
  * inside workerd) steer it through the `/__control/...` HTTP endpoints. Bot API calls can be given an
  * added latency, and their arrival and answer times recorded (request-timing.ts).
@@ -14,15 +18,19 @@
 import { createServer } from "node:http";
 import { ApiError } from "./bot-api-double/api-error.js";
 import { botApiEndpoint } from "./bot-api-double/bot-api.js";
+import { chatPageEndpoint, isChatPagePath } from "./bot-api-double/chat-page.js";
+import { ChatWorld } from "./bot-api-double/chat-world.js";
 import { controlEndpoint, controlsOf, type BotApiDoubleControls } from "./bot-api-double/control.js";
 import { sendError } from "./bot-api-double/http.js";
 import { sendJson } from "./http.js";
 import { BotState } from "./bot-api-double/state.js";
+import { WebhookDelivery, type DeliveryTiming } from "./bot-api-double/webhook-delivery.js";
 import { listen, type ListenOptions } from "./listen.js";
 import { RequestTiming } from "./request-timing.js";
 
 export type { BotApiDoubleControls } from "./bot-api-double/control.js";
 export type { BotApiFault } from "./bot-api-double/faults.js";
+export type { DeliveryTiming } from "./bot-api-double/webhook-delivery.js";
 export type { RecordedCall } from "./bot-api-double/state.js";
 
 /** Where the double listens and which bot it plays. */
@@ -33,12 +41,16 @@ export interface BotApiDoubleOptions extends ListenOptions {
   botInfo: Record<string, unknown>;
   /** Added before each Bot API call is answered, as a round trip to Telegram would be; default 0. */
   latencyMs?: number;
+  /** How webhook deliveries are retried and timed out (Telegram-like defaults). */
+  webhookDelivery?: DeliveryTiming;
 }
 
 /** A running double: its address, its test controls and `close`. */
 export interface BotApiDouble extends BotApiDoubleControls {
   /** `http://HOST:PORT`, what `TELEGRAM_API_ROOT` (grammY's `apiRoot`) should be. */
   url: string;
+  /** The chat page: `http://HOST:PORT/`. */
+  chatPageUrl: string;
   port: number;
   /** Ends any pending long poll and closes every connection. */
   close(): Promise<void>;
@@ -54,6 +66,9 @@ export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<B
   const botApi = botApiEndpoint(state, new Set(options.tokens), options.botInfo);
   const control = controlEndpoint(state, controls, botApi);
   const timing = new RequestTiming(options.latencyMs);
+  const world = new ChatWorld(state, options.botInfo);
+  const chatPage = chatPageEndpoint(world);
+  const delivery = new WebhookDelivery(state, botApi.runWebhookReply, (report) => world.showDelivery(report), options.webhookDelivery);
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://bot-api-double.local");
@@ -63,6 +78,8 @@ export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<B
         console.error(JSON.stringify({ msg: "bot api double failed", path: url.pathname, error: String(error) }));
         if (!res.headersSent) sendError(res, new ApiError(500, "Internal Server Error"));
       });
+    // The chat page is the double's own, not a Bot API call: no added latency, not in the timeline.
+    if (isChatPagePath(url.pathname)) return void handle(chatPage(req, res, url));
     // Recorded by method only: the path holds the token.
     const method = url.pathname.slice(url.pathname.lastIndexOf("/") + 1);
     if (!url.pathname.startsWith("/__control/")) return timing.serve(res, method, () => void handle(botApi.serve(req, res, url)));
@@ -76,9 +93,11 @@ export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<B
   return {
     ...controls,
     url: origin,
+    chatPageUrl: `${origin}/`,
     port,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        delivery.stop();
         if (!server.listening) return resolve();
         state.endPoll();
         server.close((error) => (error ? reject(error) : resolve()));

@@ -50,6 +50,7 @@ const program = createProgram(
         console.log(JSON.stringify(local.vars));
       } else {
         for (const line of local.started) console.log(`started ${line}`);
+        if (local.chatPageUrl !== undefined) console.log(`chat with the bot at ${local.chatPageUrl} (it delivers to the webhook you set on it, or to getUpdates)`);
         console.log("\nPut these in .dev.vars to use them from `npm run dev` or `npm run polling`:\n");
         for (const [name, value] of Object.entries(local.vars)) console.log(`${name}=${value}`);
       }

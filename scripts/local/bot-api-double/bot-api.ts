@@ -51,7 +51,8 @@ export function botApiEndpoint(state: BotState, tokens: ReadonlySet<string>, bot
     state.calls.push({ method, token: [...tokens][0] ?? "", params, at: Date.now() });
     if (entry === undefined) return { ok: false, description: "Not Found" };
     try {
-      await entry.handler(params, new AbortController().signal);
+      const answer = await entry.handler(params, new AbortController().signal);
+      state.events.emit("call", { method, params, result: answer.result });
       return { ok: true };
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
@@ -91,6 +92,7 @@ export function botApiEndpoint(state: BotState, tokens: ReadonlySet<string>, bot
     if (entry === undefined) return sendError(res, new ApiError(404, "Not Found"));
     try {
       const reply = await entry.handler(params, abandoned.signal);
+      state.events.emit("call", { method, params, result: reply.result });
       if (!res.destroyed) sendJson(res, 200, { ok: true, ...reply });
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;

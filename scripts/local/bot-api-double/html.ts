@@ -1,6 +1,7 @@
 /** Telegram's HTML parse mode: markup in, plain text and entities out. */
 import type { JsonObject } from "../json-object.js";
 import { badRequest, type ApiError } from "./api-error.js";
+import { isLinkableUrl } from "./links.js";
 
 /** A message entity (bold, link, ...) over UTF-16 offsets of the text. */
 export interface Entity extends JsonObject {
@@ -99,7 +100,8 @@ function closeTag(tag: OpenTag, end: number, parent: OpenTag | undefined): Entit
   if (end <= tag.offset) return undefined;
   const entity: Entity = { type: HTML_TAGS[name] ?? "bold", offset: tag.offset, length: end - tag.offset };
   if (name === "a") {
-    if (!attributes.href) return undefined;
+    // Telegram drops a link to an address it does not open (javascript:, data:, ...), keeping its text.
+    if (!attributes.href || !isLinkableUrl(attributes.href)) return undefined;
     entity.url = attributes.href;
   } else if (name === "pre" && tag.language) {
     entity.language = tag.language;

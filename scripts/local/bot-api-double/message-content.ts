@@ -2,18 +2,18 @@
 import { isJsonObject, type JsonObject } from "../json-object.js";
 import { badRequest } from "./api-error.js";
 import { parseHtml, type Entity, type FormattedText } from "./html.js";
+import { parseMarkdown, parseMarkdownV2 } from "./markdown.js";
 import { clamp, jsonParam, str } from "./params.js";
 
-/**
- * Text as Telegram stores it: parse mode applied, surrounding whitespace trimmed. Markdown modes
- * are accepted but not parsed, so their text comes back as sent.
- */
+/** Text as Telegram stores it: parse mode applied, surrounding whitespace trimmed. */
 function formatText(raw: unknown, parseMode: unknown, entities: unknown): FormattedText {
   const mode = str(parseMode).toLowerCase();
   let parsed: FormattedText;
   if (mode === "html") parsed = parseHtml(str(raw));
-  else if (mode === "" || mode === "markdown" || mode === "markdownv2") {
-    const given = mode === "" ? jsonParam(entities, "entities") : undefined;
+  else if (mode === "markdownv2") parsed = parseMarkdownV2(str(raw));
+  else if (mode === "markdown") parsed = parseMarkdown(str(raw));
+  else if (mode === "") {
+    const given = jsonParam(entities, "entities");
     parsed = { text: str(raw), entities: Array.isArray(given) ? given.filter(isJsonObject) as Entity[] : [] };
   } else throw badRequest("unsupported parse_mode");
 

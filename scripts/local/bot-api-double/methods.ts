@@ -1,5 +1,6 @@
 /** The Bot API methods: what each one checks, does to the state and answers. */
 import { isJsonObject, type JsonObject } from "../json-object.js";
+import { isLoopbackUrl } from "../loopback.js";
 import { ApiError, badRequest } from "./api-error.js";
 import { inlineKeyboardOf, textContent } from "./message-content.js";
 import { chatOf, clamp, flag, int, jsonParam, messageIdOf, str, type Chat } from "./params.js";
@@ -34,7 +35,13 @@ export function methodTable(state: BotState, botInfo: JsonObject): Record<string
     ["id", "is_bot", "first_name", "last_name", "username"].filter((k) => k in botInfo).map((k) => [k, botInfo[k]]),
   );
 
+  /** Telegram's answer to a bot writing to (or editing in) a private chat whose user blocked it. */
+  const refuseBlocked = (chat: Chat): void => {
+    if (state.blockedChats.has(chat.id)) throw new ApiError(403, "Forbidden: bot was blocked by the user");
+  };
+
   const send = (chat: Chat, content: JsonObject): JsonObject => {
+    refuseBlocked(chat);
     const messageId = ++state.lastMessageId;
     const stored: StoredMessage = { chat, date: unixNow(), content };
     state.messages.set(`${chat.id}:${messageId}`, stored);
@@ -46,6 +53,7 @@ export function methodTable(state: BotState, botInfo: JsonObject): Record<string
     if (str(params.inline_message_id) !== "") return ok(true);
     const messageId = messageIdOf(params);
     const chat = chatOf(params);
+    refuseBlocked(chat);
     const key = `${chat.id}:${messageId}`;
     if (state.deleted.has(key)) throw badRequest("message to edit not found");
     const previous = state.messages.get(key);
@@ -168,7 +176,7 @@ export function methodTable(state: BotState, botInfo: JsonObject): Record<string
       return ok(true);
     },
     sendChatAction: (params) => {
-      chatOf(params);
+      refuseBlocked(chatOf(params));
       if (!CHAT_ACTIONS.has(str(params.action))) throw badRequest("wrong parameter action in request");
       return ok(true);
     },
@@ -206,8 +214,12 @@ export function methodTable(state: BotState, botInfo: JsonObject): Record<string
       } catch {
         throw badRequest("invalid webhook URL specified");
       }
-      if (parsed.protocol !== "https:") throw badRequest("bad webhook: An HTTPS URL must be provided for webhook");
-      if (!["", "80", "88", "443", "8443"].includes(parsed.port)) {
+      // Unlike Telegram, the double also takes a plain-http URL on any port of this machine (the local Worker
+      // of `npm run dev` is http://127.0.0.1:8787): Telegram could never reach such an address anyway, and a
+      // local Bot API server (`telegram-bot-api --local`) accepts local addresses on any port too.
+      const onThisMachine = isLoopbackUrl(parsed) && (parsed.protocol === "http:" || parsed.protocol === "https:");
+      if (!onThisMachine && parsed.protocol !== "https:") throw badRequest("bad webhook: An HTTPS URL must be provided for webhook");
+      if (!onThisMachine && !["", "80", "88", "443", "8443"].includes(parsed.port)) {
         throw badRequest("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443");
       }
       const secretToken = str(params.secret_token);

@@ -1,4 +1,5 @@
 /** The state of the one bot the double plays, and the long poll waiting on it. */
+import { EventEmitter } from "node:events";
 import type { JsonObject } from "../json-object.js";
 import { ApiError } from "./api-error.js";
 import type { BotApiFault } from "./faults.js";
@@ -28,11 +29,22 @@ export interface StoredMessage {
   content: JsonObject;
 }
 
+/** What the double's own parts (webhook delivery, the chat page) follow; emitted synchronously. */
+export interface StateEvents {
+  /** Updates were queued (with their update_id assigned). */
+  queued: [updates: JsonObject[]];
+  /** A Bot API method succeeded (over HTTP or as a webhook reply). */
+  call: [call: { method: string; params: JsonObject; result: unknown }];
+  reset: [];
+}
+
 // Telegram sends these only to bots that ask for them in allowed_updates.
 const OPT_IN_UPDATES = new Set(["chat_member", "message_reaction", "message_reaction_count"]);
 
 /** Everything the double remembers between calls: one bot, whatever token a call uses. */
 export class BotState {
+  /** Kept across `reset`, so that listeners stay attached. */
+  readonly events = new EventEmitter<StateEvents>();
   calls: RecordedCall[] = [];
   faults: BotApiFault[] = [];
   updates: JsonObject[] = [];
@@ -42,22 +54,28 @@ export class BotState {
   commands = new Map<string, JsonObject[]>();
   messages = new Map<string, StoredMessage>();
   deleted = new Set<string>();
+  /** Private chats whose user blocked the bot (the chat page's Block button): sending there is refused with 403. */
+  blockedChats = new Set<number>();
   lastMessageId = 0;
   lastUpdateId = 0;
   private poll: ((conflict?: string) => void) | undefined;
 
   reset(): void {
     this.endPoll();
-    Object.assign(this, new BotState());
+    const { events } = this;
+    Object.assign(this, new BotState(), { events });
+    events.emit("reset");
   }
 
   queue(updates: JsonObject[]): void {
-    for (const update of updates) {
+    const queued = updates.map((update) => {
       const id = int(update.update_id);
       this.lastUpdateId = id === undefined ? this.lastUpdateId + 1 : Math.max(this.lastUpdateId, id);
-      this.updates.push(id === undefined ? { ...update, update_id: this.lastUpdateId } : update);
-    }
+      return id === undefined ? { ...update, update_id: this.lastUpdateId } : update;
+    });
+    this.updates.push(...queued);
     if (this.deliverable().length > 0) this.endPoll();
+    this.events.emit("queued", queued);
   }
 
   /** Queued updates of the types the bot subscribes to; the others wait for a subscription. */

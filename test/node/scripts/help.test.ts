@@ -10,9 +10,11 @@ describe("--help", () => {
     ["webhook.ts", ["set"], "Usage: webhook set [options]", ["--max-connections <n>", "--keep-pending"]],
     ["webhook.ts", ["info"], "Usage: webhook info [options]", ["--json"]],
     ["webhook.ts", ["delete"], "Usage: webhook delete [options]", ["--drop-pending"]],
-    ["polling.ts", [], "Usage: polling [options]", ["--force"]],
+    ["polling.ts", [], "Usage: polling [options]", ["--force", "--bot-api-port <port>"]],
+    ["failed.ts", [], "Usage: failed [options] [command]", ["list", "show <update_id>", "replay <update_id>", "drop <update_id>", "--redis-url <url>"]],
+    ["failed.ts", ["replay"], "Usage: failed replay [options] <update_id>", ["TELEGRAM_WEBHOOK_URL"]],
     ["migrate.ts", [], "Usage: db:migrate [options]", ["--database-url <url>"]],
-    ["dev.ts", [], "Usage: dev [options]", ["--port <port>", "--redis-url <url>", "--postgres-url <url>"]],
+    ["dev.ts", [], "Usage: dev [options]", ["--port <port>", "--bot-api-port <port>", "--redis-url <url>", "--postgres-url <url>"]],
     ["../bench/run.ts", [], "Usage: bench [options]", ["--duration <seconds>", "--rounds <n>", "--connections <n>", "env: BENCH_ROUNDS"]],
     ["local/start.ts", [], "Usage: local:services [options]", ["--redis-port <port>", "--bot-token <token>", "--json"]],
   ])("%s %j --help prints usage and exits 0", async (script, args, usage, options) => {
@@ -40,6 +42,13 @@ describe("--help", () => {
     const result = await runScript("../bench/run.ts", [], { env: { BENCH_CONNECTIONS: "many" } });
     expect(result.code).toBe(1);
     expect(result.stderr).toBe("error: option '--connections <n>' value 'many' from env 'BENCH_CONNECTIONS' is invalid. expected a whole number of at least 1\n");
+    expect(result.stdout).toBe("");
+  });
+
+  it.each([["show", "x"], ["replay", "-1"], ["drop", "1.5"]])("failed.ts %s %s is one line and exit 1, before reading anything", async (command, id) => {
+    const result = await runScript("failed.ts", [command, id], { env: {} });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`error: command-argument value '${id}' is invalid for argument 'update_id'. expected a whole number of at least 0\n`);
     expect(result.stdout).toBe("");
   });
 

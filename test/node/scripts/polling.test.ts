@@ -151,6 +151,29 @@ describe("polling.ts", () => {
     expect((await api.getWebhookInfo()).pending_update_count).toBe(0);
   });
 
+  it("with no bot token, prints its own double's chat page first, and what is typed there reaches the bot through getUpdates", async () => {
+    const script = await polling(["--bot-api-port", "0"], { TELEGRAM_BOT_TOKEN: undefined, TELEGRAM_API_ROOT: undefined, TELEGRAM_BOT_INFO: undefined });
+    await waitFor(() => script.stdout.includes("is running"), "polling to start");
+    const pageUrl = /^polling: chat with the bot at (http:\/\/127\.0\.0\.1:\d+\/)\n/.exec(script.stdout)?.[1];
+    expect(pageUrl, script.stdout).toBeDefined();
+    const post = async (path: string, body: unknown) => {
+      const response = await fetch(`${pageUrl}__chat/${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      expect(response.status, path).toBe(200);
+    };
+    await post("users", { id: CHAT_ID, first_name: "Aziz", language_code: "ru" });
+    await post("messages", { user_id: CHAT_ID, chat_id: CHAT_ID, text: "/start" });
+    const log = async () => (await (await fetch(`${pageUrl}__chat/chats/${CHAT_ID}/log`)).json()) as { side: string; message?: { text?: string }; delivery?: { state: string } }[];
+    await waitFor(async () => (await log()).some((entry) => entry.side === "bot"), "the bot's answer on the page");
+    const entries = await log();
+    expect(entries.map((entry) => [entry.side, entry.message?.text])).toEqual([
+      ["user", "/start"],
+      ["bot", startGreeting],
+    ]);
+    expect(entries[0]?.delivery?.state).toBe("fetched");
+    const result = await stop(script);
+    expect(result.code, result.stderr).toBe(0);
+  });
+
   it("refuses to run while a webhook is set, and leaves it alone", async () => {
     await api.setWebhook(WEBHOOK_URL, { secret_token: "s3cret" });
     await control("calls", "DELETE");

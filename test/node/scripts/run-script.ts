@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -13,6 +14,8 @@ import { dropDatabase as dropScratchDatabase, recreateDatabase } from "../../../
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 /** tsx's loader by absolute URL: `--import tsx` would resolve it from the working directory. */
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+/** tsx's command line, which `npm run` uses: it runs the script in a child and relays signals to it. */
+const TSX_CLI = createRequire(import.meta.url).resolve("tsx/cli");
 
 /** A bot token for the script tests; it must never show up in a script's output. */
 export const TOKEN = "7000000001:AAtest-token";
@@ -32,6 +35,8 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   /** Default: a fresh empty directory, so a developer's `.dev.vars` in the repository cannot leak in. */
   cwd?: string;
+  /** Run as `npm run` does, through tsx's command line (a parent process that relays signals). */
+  viaTsxCli?: boolean;
 }
 
 /** A script running in the background. */
@@ -54,10 +59,11 @@ export async function scratchDir(): Promise<string> {
   return dir;
 }
 
-/** Starts `scripts/<script>` with `node --import tsx`, like the npm scripts. */
+/** Starts `scripts/<script>` with `node --import tsx` (or tsx's command line), like the npm scripts. */
 export async function startScript(script: string, args: string[] = [], options: RunOptions = {}): Promise<RunningScript> {
   const cwd = options.cwd ?? (await scratchDir());
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, join(REPO_ROOT, "scripts", script), ...args], {
+  const runner = options.viaTsxCli ? [TSX_CLI] : ["--import", TSX_LOADER];
+  const child = spawn(process.execPath, [...runner, join(REPO_ROOT, "scripts", script), ...args], {
     cwd,
     env: Object.fromEntries(
       Object.entries({ PATH: process.env.PATH, ...options.env }).filter((entry): entry is [string, string] => entry[1] !== undefined),
@@ -106,6 +112,15 @@ export async function cleanUp(): Promise<void> {
     }
   }
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** Waits until `check` holds. */

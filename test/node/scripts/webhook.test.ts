@@ -191,8 +191,38 @@ describe("webhook.ts set", () => {
     const { port } = server.address() as { port: number };
     await new Promise((resolve) => server.close(resolve));
 
-    const result = await webhook(["set"], { TELEGRAM_API_ROOT: `http://127.0.0.1:${port}` });
-    expectOneLineFailure(result, /Telegram is unreachable: Network request for 'getMe' failed/);
+    for (const command of ["set", "info", "delete"]) {
+      const result = await webhook([command], { TELEGRAM_API_ROOT: `http://127.0.0.1:${port}/` });
+      const method = { set: "getMe", info: "getWebhookInfo", delete: "deleteWebhook" }[command];
+      expectOneLineFailure(result, new RegExp(`^error: cannot reach the Bot API at http://127\\.0\\.0\\.1:${port} \\(TELEGRAM_API_ROOT\\) for ${method}: ECONNREFUSED\n$`));
+    }
+  });
+
+  it("takes a plain-http webhook on this machine when the Bot API is on this machine too (the double of npm run dev)", async () => {
+    const local = "http://127.0.0.1:8787/bot/webhook/";
+    const result = await webhook(["set"], { TELEGRAM_WEBHOOK_URL: local });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`webhook set for @mtt_pro_bot: ${local}\n`);
+    expect((await api.getWebhookInfo()).url).toBe(local);
+  });
+
+  it("refuses that webhook for Telegram itself, before calling it", async () => {
+    const result = await webhook(["set"], { TELEGRAM_WEBHOOK_URL: "http://127.0.0.1:8787/bot/webhook/", TELEGRAM_API_ROOT: "https://api.telegram.org" });
+    expectOneLineFailure(result, /^error: TELEGRAM_WEBHOOK_URL must be https\n$/);
+  });
+});
+
+describe("webhook.ts with no bot token", () => {
+  it.each([
+    ["no .dev-session.json", undefined],
+    ["a stale .dev-session.json, its npm run dev gone", { pid: 2 ** 22 + 12345, worker: "http://127.0.0.1:1", vars: { TELEGRAM_BOT_TOKEN: "1:stale" } }],
+  ])("and %s says how to get one, in one line", async (_case, session) => {
+    const cwd = await scratchDir();
+    if (session !== undefined) await writeFile(join(cwd, ".dev-session.json"), JSON.stringify(session));
+    for (const command of ["set", "info", "delete"]) {
+      const result = await runScript("webhook.ts", [command], { cwd, env: {} });
+      expectOneLineFailure(result, /^error: TELEGRAM_BOT_TOKEN is not set and no `npm run dev` runs in this directory: start `npm run dev` \(its local Bot API double\) or set TELEGRAM_BOT_TOKEN in \.dev\.vars\n$/);
+    }
   });
 });
 
