@@ -9,6 +9,7 @@ import { withDeadline } from "./lib/deadline.js";
 import { DependencyError } from "./lib/errors.js";
 import { createLogger, type Logger } from "./lib/logger.js";
 import { VisibleEffects } from "./bot/visible-effects.js";
+import { createNotifications, type Notifications } from "./notifications/index.js";
 import { FailedUpdateStore } from "./webhook/failed-updates.js";
 import { UpdateLedger } from "./webhook/update-ledger.js";
 
@@ -26,6 +27,8 @@ export interface Runtime {
   /** The bot's session storage, so an update's session can be read in the same round trip as its claim. */
   sessions: UpstashSessionStorage<SessionData>;
   ledger: UpdateLedger;
+  /** Notifications from the Django backend: their API and the queue consumer. */
+  notifications: Notifications;
   /** Resolves once the bot knows who it is (`TELEGRAM_BOT_INFO`, or one `getMe` per isolate). */
   botReady(): Promise<void>;
 }
@@ -34,7 +37,7 @@ const runtimes = new WeakMap<object, Runtime>();
 /** How long the first request of an isolate waits for getMe when TELEGRAM_BOT_INFO is not set. */
 const GET_ME_DEADLINE_MS = 5000;
 
-function createRuntime(config: WorkerConfig): Runtime {
+function createRuntime(config: WorkerConfig, env: Env): Runtime {
   const logger = createLogger(secretsOf(config));
   const redis = createRedis(config.redis);
   const db = createDb(config.database);
@@ -60,7 +63,8 @@ function createRuntime(config: WorkerConfig): Runtime {
     );
     return initializing;
   };
-  return { config, logger, redis, db, bot, services, visibleEffects, sessions, ledger, botReady };
+  const notifications = createNotifications({ config, db, api: bot.api, accounts: services.accounts, logger, bindings: env });
+  return { config, logger, redis, db, bot, services, visibleEffects, sessions, ledger, notifications, botReady };
 }
 
 /**
@@ -70,7 +74,7 @@ function createRuntime(config: WorkerConfig): Runtime {
 export function runtimeFor(env: Env): Runtime {
   let runtime = runtimes.get(env);
   if (runtime === undefined) {
-    runtime = createRuntime(parseWorkerConfig(env));
+    runtime = createRuntime(parseWorkerConfig(env), env);
     runtimes.set(env, runtime);
   }
   return runtime;
