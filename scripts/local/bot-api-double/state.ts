@@ -2,6 +2,7 @@
 import type { JsonObject } from "../json-object.js";
 import { ApiError } from "./api-error.js";
 import type { BotApiFault } from "./faults.js";
+import { FloodControl } from "./flood-control.js";
 import { int, str, type Chat } from "./params.js";
 
 /** One request that reached the double under a Bot API path (control endpoints are not recorded). */
@@ -44,6 +45,8 @@ export class BotState {
   deleted = new Set<string>();
   lastMessageId = 0;
   lastUpdateId = 0;
+  /** Flood control and refused chats, off unless a test turns them on. */
+  flood = new FloodControl();
   private poll: ((conflict?: string) => void) | undefined;
 
   reset(): void {
