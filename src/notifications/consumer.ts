@@ -251,14 +251,14 @@ async function giveUp(deliver: Parsed<DeliverMessage>[], fanout: Parsed<FanoutMe
       settled.push({ message, keys: (await deps.store.page(body.n, body.page)).map((chatId) => ({ notificationId: body.n, chatId })) });
     }
     if (settled.length === 0) return;
-    const held = await deps.store.giveUp(settled.flatMap((s) => s.keys));
+    const { gaveUp, held } = await deps.store.giveUp(settled.flatMap((s) => s.keys));
     for (const { message, keys } of settled) {
       const holding = Math.max(0, ...keys.map((key) => held.get(deliveryKeyOf(key)) ?? 0));
       if (holding > 0) retry(message, holding + 1, tally);
       else message.ack();
     }
-    tally.failed += settled.reduce((n, s) => n + s.keys.length, 0);
-    deps.logger.warn("notification deliveries gave up", { deliveries: tally.failed });
+    tally.failed += gaveUp;
+    if (gaveUp > 0) deps.logger.warn("notification deliveries gave up after their retries", { deliveries: gaveUp });
   } catch (error) {
     deps.logger.warn("dead-lettered notification deliveries not recorded, retrying", errorFields(error));
     for (const { message } of [...deliver, ...fanout]) retry(message, backoff(message), tally);

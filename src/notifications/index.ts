@@ -47,7 +47,7 @@ export function createNotifications(options: {
   const shared = {
     store: new NotificationStore(db),
     queue: bindings.NOTIFICATIONS,
-    sender: telegramSender(api, logger, config.sendRate > FREE_RATE),
+    sender: telegramSender(api, config.sendRate > FREE_RATE),
     accounts,
     logger,
     rate: config.sendRate,

@@ -43,7 +43,11 @@ export async function sendPaced<M extends PacedMessage>(messages: readonly M[], 
   const sending: Promise<void>[] = [];
   const sendAt = async (message: M, at: number): Promise<void> => {
     await sleep(at - Date.now());
-    const outcome = await options.sender.send(message.chatId, message.content);
+    const outcome = await options.sender.send(message.chatId, message.content).catch((error: unknown): SendOutcome => {
+      // Not Telegram's answer but a bug: logged, and retried like a network failure.
+      options.logger.error("notification send failed unexpectedly", { chat_id: message.chatId, ...errorFields(error) });
+      return { kind: "unavailable", description: "unexpected_error" };
+    });
     outcomes.set(message, outcome);
     if (outcome.kind === "rate_limited") {
       await options.pacer.throttled([{ chatId: message.chatId, retryAfterSeconds: outcome.retryAfter }]).catch((error: unknown) => {

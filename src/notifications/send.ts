@@ -1,5 +1,4 @@
 import { GrammyError, HttpError, type Api } from "grammy";
-import { errorFields, type Logger } from "../lib/logger.js";
 import { replyMarkupOf, type NotificationContent } from "./content.js";
 
 /** How long one sendMessage may take before it counts as a network failure (and is retried). */
@@ -19,6 +18,7 @@ export type SendOutcome =
 
 /** Sends notifications through the bot's Bot API client. */
 export interface NotificationSender {
+  /** Telegram's answer, classified; rejects only with what is not Telegram's answer (a bug). */
   send(chatId: string, content: NotificationContent): Promise<SendOutcome>;
 }
 
@@ -26,7 +26,7 @@ export interface NotificationSender {
  * The sender over grammY's `api`. With `paidBroadcast` (a rate above Telegram's free 30/s) every
  * message carries `allow_paid_broadcast`, which Telegram charges for in Stars.
  */
-export function telegramSender(api: Api, logger: Logger, paidBroadcast: boolean): NotificationSender {
+export function telegramSender(api: Api, paidBroadcast: boolean): NotificationSender {
   return {
     async send(chatId, content) {
       try {
@@ -51,9 +51,7 @@ export function telegramSender(api: Api, logger: Logger, paidBroadcast: boolean)
           return { kind: "unavailable", description: `${error.error_code}: ${error.description}` };
         }
         if (error instanceof HttpError) return { kind: "unavailable", description: "telegram_unreachable" };
-        // Not Telegram's answer but a bug: logged, and retried like a network failure.
-        logger.error("notification send failed unexpectedly", { chat_id: chatId, ...errorFields(error) });
-        return { kind: "unavailable", description: "unexpected_error" };
+        throw error;
       }
     },
   };

@@ -131,11 +131,12 @@ WITH wanted AS (
     AND (d.status = 'pending' OR (d.status = 'sending' AND d.lease_until <= now()))
   RETURNING d.notification_id, d.chat_id
 )
-SELECT d.notification_id, d.chat_id::text AS chat_id,
-       greatest(0, extract(epoch FROM d.lease_until - now()))::float8 AS lease_seconds
-FROM notification_deliveries d JOIN wanted w ON d.notification_id = w.notification_id AND d.chat_id = w.chat_id
-WHERE d.status = 'sending' AND d.lease_until > now()
-  AND NOT EXISTS (SELECT 1 FROM given_up g WHERE g.notification_id = d.notification_id AND g.chat_id = d.chat_id)`;
+SELECT w.notification_id, w.chat_id::text AS chat_id, g.chat_id IS NOT NULL AS gave_up,
+       CASE WHEN g.chat_id IS NULL AND d.status = 'sending' AND d.lease_until > now()
+            THEN extract(epoch FROM d.lease_until - now())::float8 END AS held_seconds
+FROM wanted w
+LEFT JOIN given_up g ON g.notification_id = w.notification_id AND g.chat_id = w.chat_id
+LEFT JOIN notification_deliveries d ON d.notification_id = w.notification_id AND d.chat_id = w.chat_id`;
 
 interface NotificationRecord {
   id: string;
@@ -293,14 +294,18 @@ SELECT (SELECT count(*) FROM created)::int AS created,
 
   /**
    * Records `failed` (`gave_up`) for deliveries whose messages used up their retries.
-   * @returns the ones another consumer still holds, with how long for.
+   * @returns how many it gave up on, and the ones another consumer still holds, with for how many seconds.
    */
-  async giveUp(keys: DeliveryKey[]): Promise<Map<string, number>> {
-    const rows = await this.db.query<{ notification_id: string; chat_id: string; lease_seconds: number }>(GIVE_UP, [
+  async giveUp(keys: DeliveryKey[]): Promise<{ gaveUp: number; held: Map<string, number> }> {
+    const rows = await this.db.query<{ notification_id: string; chat_id: string; gave_up: boolean; held_seconds: number | null }>(GIVE_UP, [
       keys.map((k) => k.notificationId),
       keys.map((k) => k.chatId),
     ]);
-    return new Map(rows.map((row) => [deliveryKeyOf({ notificationId: row.notification_id, chatId: row.chat_id }), row.lease_seconds]));
+    const held = new Map<string, number>();
+    for (const row of rows) {
+      if (row.held_seconds !== null) held.set(deliveryKeyOf({ notificationId: row.notification_id, chatId: row.chat_id }), row.held_seconds);
+    }
+    return { gaveUp: rows.filter((row) => row.gave_up).length, held };
   }
 
   /** The counts of a notification's deliveries, or undefined for an unknown id. */

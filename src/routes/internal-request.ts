@@ -58,7 +58,8 @@ export const messageText = v.pipe(
 /** The object's `text` as Telegram reads it with its `parse_mode`: well-formed markup, 1–4096 characters after it. */
 export function textFitsTelegram<T extends { text: string; parse_mode?: ParseMode | undefined }>() {
   return v.rawCheck<T>(({ dataset, addIssue }) => {
-    if (!dataset.typed) return;
+    // Only a text that passed its own checks (and so says one thing at a time).
+    if (!dataset.typed || dataset.issues !== undefined) return;
     const problem = textProblem(dataset.value.text, dataset.value.parse_mode);
     if (problem === undefined) return;
     addIssue({ message: problem, path: [{ type: "object", origin: "value", input: dataset.value, key: "text", value: dataset.value.text }] });
