@@ -41,9 +41,8 @@ export function createNotifications(options: {
   bindings: NotificationBindings;
 }): Notifications {
   const { config, db, api, accounts, logger, bindings } = options;
-  const namespace = bindings.NOTIFICATION_PACER;
   // One pacer per bot, named after the token's numeric part (the bot's id).
-  const pacerId = namespace.idFromName(`bot:${config.botToken.split(":")[0] ?? ""}`);
+  const pacerName = `bot:${config.botToken.split(":")[0] ?? ""}`;
   const shared = {
     store: new NotificationStore(db),
     queue: bindings.NOTIFICATIONS,
@@ -52,6 +51,10 @@ export function createNotifications(options: {
     logger,
     rate: config.sendRate,
   };
-  const forRequest = (): NotificationDeps => ({ ...shared, pacer: namespace.get(pacerId) });
+  // Bindings are looked up per use, so a Worker run without them (a benchmark's) still serves everything else.
+  const forRequest = (): NotificationDeps => {
+    const namespace = bindings.NOTIFICATION_PACER;
+    return { ...shared, pacer: namespace.get(namespace.idFromName(pacerName)) };
+  };
   return { forRequest, consume: (batch) => consumeNotifications(batch, forRequest()) };
 }

@@ -2,7 +2,8 @@
  * Telegram's refusals of a bot that sends too much or to the wrong chat, when a test asks for them:
  * flood control (a rate per bot, 1 message per second per chat, 20 per minute per group, answered
  * with 429 and `parameters.retry_after` as Telegram does), and chats that blocked the bot (403) or
- * do not exist (400). Off until `POST /__control/flood`; `/__control/reset` turns it off again.
+ * do not exist (400). Off until `POST /__control/flood` (which also starts its counts afresh);
+ * `DELETE /__control/flood` and `/__control/reset` turn it off again.
  */
 import { isJsonObject, type JsonObject } from "../json-object.js";
 import { ApiError } from "./api-error.js";
@@ -159,9 +160,13 @@ export class FloodControl {
 /** Serves `POST|GET|DELETE /__control/flood`; undefined for any other control route. */
 export function floodControlRoute(state: { flood: FloodControl }, route: string, body: () => unknown): JsonObject | undefined {
   switch (route) {
-    case "POST /__control/flood":
-      state.flood.configure(body());
+    case "POST /__control/flood": {
+      // A fresh start: settings, chat lists and counts.
+      const flood = new FloodControl();
+      flood.configure(body());
+      state.flood = flood;
       return { ok: true };
+    }
     case "GET /__control/flood":
       return { ok: true, ...state.flood.report() } as unknown as JsonObject;
     case "DELETE /__control/flood":
