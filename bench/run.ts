@@ -27,6 +27,7 @@ import { checkStartup, coldStarts, type CheckStartupResult } from "./lib/startup
 import { round } from "./lib/stats.js";
 import { perUpdate, summariseRounds } from "./lib/summary.js";
 import { startWorkerd } from "./lib/workerd.js";
+import { broadcastMarkdown, runBroadcast } from "./broadcast.js";
 
 const OUT = join(REPO_ROOT, "bench/out");
 
@@ -274,8 +275,12 @@ async function main(): Promise<number> {
     progress(`scaling worker start c=${connections}: ${run.load.updatesPerSecond} updates/s, p99 ${run.load.latencyMs.p99} ms`);
   }
 
-  // 10. The report.
-  const results: Results = {
+  // 10. A broadcast through the queue (bench/broadcast.ts).
+  const broadcast = await runBroadcast({ bundlePath: workerBundle.path, services, bindings, storage: STORAGE });
+  progress(`broadcast: ${broadcast.messages} messages at ${broadcast.achievedPerSecond}/s (${broadcast.achievedShare} of ${broadcast.rate}/s), ${broadcast.refused429} 429s`);
+
+  // 11. The report.
+  const results: Results & { broadcast: typeof broadcast } = {
     meta: {
       ...describeRun(busyBefore),
       workerRuntime:
@@ -298,9 +303,10 @@ async function main(): Promise<number> {
     allRuns,
     workerLogs,
     non2xxTotal,
+    broadcast,
   };
   writeFileSync(join(REPO_ROOT, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);
-  const markdown = renderMarkdown(results);
+  const markdown = renderMarkdown(results) + broadcastMarkdown(broadcast);
   writeFileSync(join(REPO_ROOT, "bench/results.md"), markdown);
   console.log(`\n${markdown}`);
   progress(`wrote bench/results.json and bench/results.md`);

@@ -62,7 +62,7 @@ export async function sendPaced<M extends PacedMessage>(messages: readonly M[], 
     try {
       slots = await options.pacer.reserve(
         waiting.map((m) => m.chatId),
-        options.priority ? { rate: options.rate, priorityHorizonMs: options.maxWaitMs } : { rate: options.rate },
+        options.priority ? { rate: options.rate, horizonMs: options.maxWaitMs } : { rate: options.rate },
       );
     } catch (error) {
       options.logger.warn("pacer unavailable", errorFields(error));
