@@ -241,6 +241,14 @@ describe("the queue consumer", () => {
     expect(await sendsTo([chat])).toEqual({ [chat]: 1 });
   });
 
+  it("above Telegram's free 30/s every message is a paid broadcast (allow_paid_broadcast)", async () => {
+    const chat = freshChat();
+    const id = await recordedNotification([chat]);
+    expect((await consume(batchOf(QUEUE, [deliverBody(id, chat)]), bindingsWith({ TELEGRAM_SEND_RATE: "100" }))).explicitAcks).toHaveLength(1);
+    const [call] = await botApi.callsFor(Number(chat), "sendMessage");
+    expect(call?.params).toMatchObject({ allow_paid_broadcast: true });
+  });
+
   it("429: the message is retried after retry_after, its claim given back, and the pacer slows down", async () => {
     const chat = freshChat();
     const id = await recordedNotification([chat]);
