@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ConfigError } from "./config.js";
-import { DependencyError } from "./lib/errors.js";
+import { DependencyError, RETRY_AFTER_SECONDS } from "./lib/errors.js";
 import { errorFields, plainLogger } from "./lib/logger.js";
 import { health } from "./routes/health.js";
 import { internal } from "./routes/internal.js";
@@ -26,7 +26,7 @@ export function createApp(): Hono<AppEnv> {
     }
     if (error instanceof DependencyError) {
       c.get("runtime")?.logger.warn("dependency unavailable", { path: c.req.path, dependency: error.dependency });
-      return c.json({ error: "dependency_unavailable", dependency: error.dependency }, 503);
+      return c.json({ error: "dependency_unavailable", dependency: error.dependency }, 503, { "Retry-After": RETRY_AFTER_SECONDS });
     }
     if (error instanceof HTTPException) return c.json({ error: error.message || "error" }, error.status);
     (c.get("runtime")?.logger ?? plainLogger).error("unhandled error", { path: c.req.path, ...errorFields(error) });

@@ -41,6 +41,10 @@ const variables = {
   TELEGRAM_IP_ALLOWLIST: [onOff, "on or off"],
   UPSTASH_REDIS_REST_URL: [httpUrl, "the Upstash REST URL"],
   UPSTASH_REDIS_REST_TOKEN: [v.pipe(v.string(), v.minLength(1)), "the Upstash REST token"],
+  REDIS_TIMEOUT_MS: [
+    v.optional(v.pipe(v.string(), v.digits(), v.transform(Number), v.minValue(100), v.maxValue(10_000)), "2000"),
+    "milliseconds between 100 and 10000",
+  ],
   DATABASE_URL: [v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\/[^/]+\/[^/?]+/)), "a postgres:// connection string"],
   NEON_HTTP_ENDPOINT: [v.optional(httpUrl), "the http(s) URL of a Neon-compatible /sql endpoint"],
   BOT_INTERNAL_API_TOKEN: [v.pipe(v.string(), v.minLength(24)), "a random token of at least 24 characters"],
@@ -88,7 +92,7 @@ export interface BotConfig {
   botToken: string;
   apiRoot: string;
   botInfo: Parsed<"TELEGRAM_BOT_INFO">;
-  redis: { url: string; token: string };
+  redis: { url: string; token: string; timeoutMs: number };
   database: { url: string; httpEndpoint: string | undefined };
   rateLimitPerMinute: number;
 }
@@ -115,7 +119,11 @@ export function parseBotConfig(env: object): BotConfig {
     botToken: readVariable(env, "TELEGRAM_BOT_TOKEN"),
     apiRoot: readVariable(env, "TELEGRAM_API_ROOT").replace(/\/+$/, ""),
     botInfo: readVariable(env, "TELEGRAM_BOT_INFO"),
-    redis: { url: readVariable(env, "UPSTASH_REDIS_REST_URL"), token: readVariable(env, "UPSTASH_REDIS_REST_TOKEN") },
+    redis: {
+      url: readVariable(env, "UPSTASH_REDIS_REST_URL"),
+      token: readVariable(env, "UPSTASH_REDIS_REST_TOKEN"),
+      timeoutMs: readVariable(env, "REDIS_TIMEOUT_MS"),
+    },
     database: {
       url: readVariable(env, "DATABASE_URL"),
       httpEndpoint: readVariable(env, "NEON_HTTP_ENDPOINT"),

@@ -9,7 +9,8 @@
  * Test controls:
  * - `POST /__control/down`: from then on every `/sql` request and WebSocket upgrade has its socket destroyed,
  *   as if Neon were unreachable (tunnels already open stay up); `POST /__control/hang` holds `/sql` requests
- *   unanswered, as if Neon were slow; `POST /__control/up` undoes either;
+ *   unanswered, as if Neon were slow; `POST /__control/edge/<code>` answers `/sql` as Cloudflare's edge does
+ *   when it cannot reach Neon (`edge/1016`: DNS, `edge/525`: TLS, ...); `POST /__control/up` undoes any;
  * - `GET /__control/stats`: `{"requests": n, "connections": n}`, the `/sql` requests and WebSocket upgrades
  *   received (counted even while down); `POST /__control/stats/reset` zeroes them.
  */
@@ -181,7 +182,7 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
     const path = new URL(req.url ?? "/", "http://gateway").pathname;
     if (path.startsWith("/__control/")) return handleControl(req, res, path);
     if (path === "/sql") stats.requests++;
-    if (outage.intercept(req)) return;
+    if (outage.intercept(req, res)) return;
     if (path !== "/sql") return sendJson(res, 404, { message: `no route for ${path}` });
     handleSql(req, res).catch((error: unknown) => sendError(res, error));
   });

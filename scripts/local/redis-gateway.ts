@@ -15,7 +15,8 @@
  * passes through unchanged: Redis answers NOSCRIPT and the client falls back to EVAL, which records it.
  *
  * Test controls (same token): `POST /__control/down` (sockets destroyed) | `/__control/hang` (requests held
- * unanswered) | `/__control/up`, `GET /__control/stats`,
+ * unanswered) | `/__control/edge/<code>` (answered as Cloudflare's edge does when it cannot reach Upstash:
+ * `edge/1016` DNS, `edge/525` TLS, ...) | `/__control/up`, `GET /__control/stats`,
  * `POST /__control/stats/reset`.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -239,7 +240,7 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
     const url = new URL(req.url ?? "/", "http://gateway");
     if (url.pathname.startsWith("/__control/")) return handleControl(req, res, url);
     stats.requests++;
-    if (outage.intercept(req)) return;
+    if (outage.intercept(req, res)) return;
     handle(req, res, url).catch((error: unknown) => sendError(res, error));
   });
 

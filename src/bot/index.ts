@@ -58,6 +58,7 @@ export interface BotFeature {
 /** The middleware tree in order: filters and per-update state first, the catch-all last. */
 export function botFeatures(options: CreateBotOptions): BotFeature[] {
   const services = options.services ?? createServices(options);
+  const sessions = options.sessionStorage ?? new UpstashSessionStorage<SessionData>(options.redis);
   return [
     { name: "group-filter", middleware: groupFilter },
     {
@@ -69,11 +70,13 @@ export function botFeatures(options: CreateBotOptions): BotFeature[] {
     },
     {
       name: "session",
-      middleware: session<SessionData, BotContext>({
-        initial: () => ({}),
-        getSessionKey: sessionKeyOf,
-        storage: options.sessionStorage ?? new UpstashSessionStorage<SessionData>(options.redis),
-      }),
+      // A storage per update: what one update read is never taken for what another one read.
+      middleware: (ctx, next) =>
+        session<SessionData, BotContext>({
+          initial: () => ({}),
+          getSessionKey: sessionKeyOf,
+          storage: sessions.forUpdate(ctx.update),
+        })(ctx, next),
     },
     { name: "i18n", middleware: i18n },
     { name: "rate-limit", middleware: rateLimit(options.redis, options.config.rateLimitPerMinute) },

@@ -1,4 +1,5 @@
 import type { StorageAdapter } from "grammy";
+import type { Update } from "grammy/types";
 import type { Redis } from "../clients/redis.js";
 
 /** Prepended to every session key. */
@@ -7,17 +8,17 @@ const PREFIX = "bot:session:";
 const TTL_SECONDS = 30 * 24 * 60 * 60;
 
 /**
- * A grammY `StorageAdapter` over Upstash Redis: JSON values, a key prefix and a TTL.
- * grammY writes a session back whenever a handler read it; a write that would store exactly what was
- * just read, or an empty session where there was none, is skipped, which saves a Redis round trip on
- * most updates. A value fetched together with other work (the Worker reads it in the same round trip
- * as the update's claim) can be handed over with `preload`, so the read costs no round trip of its own.
+ * Sessions in Upstash Redis (JSON values, a key prefix and a TTL), as one grammY `StorageAdapter` per
+ * update. grammY writes a session back whenever a handler read it; this storage skips a write that would
+ * store exactly what the update read, or an empty session where there was none, which saves a Redis
+ * round trip on most updates and never puts an update's stale copy over a change another update of the
+ * same chat made meanwhile (a redelivery or a late handler can overlap the next update). A value fetched
+ * together with other work (the Worker reads it in the same round trip as the update's claim) is handed
+ * over with `preload`, so the read costs no round trip of its own.
  */
-export class UpstashSessionStorage<T> implements StorageAdapter<T> {
-  /** JSON of the value last read per key, until the write that follows it. */
-  private readonly lastRead = new Map<string, string>();
-  /** Values fetched ahead of the read, per key, until that read. */
-  private readonly preloaded = new Map<string, T | null>();
+export class UpstashSessionStorage<T> {
+  /** Values fetched ahead of the update's read. */
+  private readonly preloaded = new WeakMap<Update, { value: T | null }>();
 
   constructor(private readonly redis: Redis) {}
 
@@ -29,38 +30,33 @@ export class UpstashSessionStorage<T> implements StorageAdapter<T> {
     return { key: PREFIX + key, ttlSeconds: TTL_SECONDS };
   }
 
-  /**
-   * Hands over the value read as `readOf(key)` says just now, for the next read of `key`.
-   * @returns a function that drops what is left of it (call it once the update is handled).
-   */
-  preload(key: string, value: T | null): () => void {
-    this.preloaded.set(key, value);
-    return () => {
-      this.preloaded.delete(key);
-      this.lastRead.delete(key);
+  /** Hands over the value read as `readOf` says, for the update's own read of its session. */
+  preload(update: Update, value: T | null): void {
+    this.preloaded.set(update, { value });
+  }
+
+  /** The storage of one update's session; what it read is its own, never another update's. */
+  forUpdate(update: Update): StorageAdapter<T> {
+    const { redis, preloaded } = this;
+    let readJson: string | undefined;
+    return {
+      read: async (key) => {
+        const handedOver = preloaded.get(update);
+        preloaded.delete(update);
+        const { key: redisKey, ttlSeconds } = this.readOf(key);
+        const value = (handedOver !== undefined ? handedOver.value : await redis.getex<T>(redisKey, { ex: ttlSeconds })) ?? undefined;
+        readJson = value === undefined ? undefined : JSON.stringify(value);
+        return value;
+      },
+      write: async (key, value) => {
+        const json = JSON.stringify(value);
+        // Nothing changed, or a chat without a session still has nothing worth storing.
+        if (json === readJson || (readJson === undefined && json === "{}")) return;
+        await redis.set(PREFIX + key, value, { ex: TTL_SECONDS });
+      },
+      delete: async (key) => {
+        await redis.del(PREFIX + key);
+      },
     };
-  }
-
-  async read(key: string): Promise<T | undefined> {
-    const preloaded = this.preloaded.get(key);
-    const { key: redisKey, ttlSeconds } = this.readOf(key);
-    const value = (preloaded !== undefined ? preloaded : await this.redis.getex<T>(redisKey, { ex: ttlSeconds })) ?? undefined;
-    this.preloaded.delete(key);
-    if (value !== undefined) this.lastRead.set(key, JSON.stringify(value));
-    return value;
-  }
-
-  async write(key: string, value: T): Promise<void> {
-    const json = JSON.stringify(value);
-    const previous = this.lastRead.get(key);
-    this.lastRead.delete(key);
-    // Nothing changed, or a chat without a session still has nothing worth storing.
-    if (json === previous || (previous === undefined && json === "{}")) return;
-    await this.redis.set(PREFIX + key, value, { ex: TTL_SECONDS });
-  }
-
-  async delete(key: string): Promise<void> {
-    this.lastRead.delete(key);
-    await this.redis.del(PREFIX + key);
   }
 }

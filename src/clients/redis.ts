@@ -5,6 +5,8 @@ import { DependencyError } from "../lib/errors.js";
 export interface RedisSettings {
   url: string;
   token: string;
+  /** How long one command may take, retries included, before it fails as an outage. */
+  timeoutMs: number;
 }
 
 /** The failure's own words, without the command (and its arguments) that Upstash appends. */
@@ -43,8 +45,10 @@ export function createRedis(settings: RedisSettings): Redis {
     token: settings.token,
     enableTelemetry: false,
     enableAutoPipelining: false,
-    // A short retry budget: a webhook request must give up fast and let Telegram redeliver.
+    // A short retry budget and a deadline per command: a webhook request must give up fast and let
+    // Telegram redeliver, even when Upstash accepts the connection and never answers.
     retry: { retries: 2, backoff: (attempt) => 25 * 2 ** attempt },
+    signal: () => AbortSignal.timeout(settings.timeoutMs),
   });
   redis.use((request, next) =>
     next(request).catch((cause: unknown) => {

@@ -1,3 +1,6 @@
+/** `Retry-After` of a 503: when a redelivery may find the dependency back, or the update done. */
+export const RETRY_AFTER_SECONDS = "5";
+
 /** Which outside service failed. */
 export type Dependency = "redis" | "postgres" | "telegram" | "queue";
 

@@ -4,6 +4,7 @@ import { createMiddleware } from "hono/factory";
 import { ipRestriction } from "hono/ip-restriction";
 import { timingSafeEqual } from "hono/utils/buffer";
 import type { Update } from "grammy/types";
+import { RETRY_AFTER_SECONDS } from "../lib/errors.js";
 import { plainLogger } from "../lib/logger.js";
 import type { AppEnv } from "../types.js";
 import { processUpdate, updateTypeOf, type Outcome } from "../webhook/process-update.js";
@@ -14,8 +15,6 @@ const TELEGRAM_NETWORKS = ["149.154.160.0/20", "91.108.4.0/22"];
 /** Telegram's own cap on a webhook body is far below this; anything larger is not from Telegram. */
 const MAX_UPDATE_BYTES = 1024 * 1024;
 const SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token";
-/** Seconds after which a redelivery of an update that is being handled may find it done. */
-const RETRY_AFTER_SECONDS = "5";
 
 const telegramNetworksOnly = ipRestriction(
   (c) => c.req.header("CF-Connecting-IP") ?? "",
@@ -70,8 +69,10 @@ function respond(c: Context<AppEnv>, outcome: Outcome): Response {
       c.header("Retry-After", RETRY_AFTER_SECONDS);
       return c.json({ error: "update_in_progress" }, 503);
     case "timeout":
+      c.header("Retry-After", RETRY_AFTER_SECONDS);
       return c.json({ error: "handler_timeout" }, 503);
     case "retry":
+      c.header("Retry-After", RETRY_AFTER_SECONDS);
       return c.json({ error: "dependency_unavailable", dependency: outcome.dependency }, 503);
   }
 }
@@ -106,6 +107,7 @@ webhook.post("/webhook", withRuntime, sourceGuard, secretGuard, sizeGuard, async
       logger: runtime.logger,
       botReady: runtime.botReady,
       timeoutMs: runtime.config.handlerTimeoutMs,
+      redisTimeoutMs: runtime.config.redis.timeoutMs,
       waitUntil: (work) => c.executionCtx.waitUntil(work),
     },
     update,

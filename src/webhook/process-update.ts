@@ -40,6 +40,8 @@ export interface UpdateProcessor {
   logger: Logger;
   botReady(): Promise<void>;
   timeoutMs: number;
+  /** The deadline of one Redis command (REDIS_TIMEOUT_MS). */
+  redisTimeoutMs: number;
   /** Keeps work alive after the response (the Worker's `ctx.waitUntil`). */
   waitUntil(work: Promise<unknown>): void;
 }
@@ -81,11 +83,7 @@ export async function processUpdate(processor: UpdateProcessor, update: Update):
   }
   if (claimed.state !== "claimed") return { kind: claimed.state === "done" ? "duplicate" : "in_progress" };
   const { claim } = claimed;
-  const preloaded = claimed.alongside;
-  const dropPreloaded =
-    sessionKey === undefined || preloaded === undefined
-      ? undefined
-      : sessions.preload(sessionKey, preloaded.value as SessionData | null);
+  if (claimed.alongside !== undefined) sessions.preload(update, claimed.alongside.value as SessionData | null);
 
   let reply: string | undefined;
   const handling = bot.handleUpdate(update, {
@@ -93,26 +91,47 @@ export async function processUpdate(processor: UpdateProcessor, update: Update):
       reply = payload;
     },
   });
-  // Only when the handler is done: one that outlives the deadline still reads and writes its session.
-  if (dropPreloaded !== undefined) void handling.then(dropPreloaded, dropPreloaded);
   try {
     await withDeadline(handling, timeoutMs);
   } catch (error) {
-    if (!(error instanceof DeadlineExceededError)) return settleFailure(processor, update, claim, error, reply);
+    if (!(error instanceof DeadlineExceededError)) return settleFailure(processor, update, claim, error, reply, false);
     processor.waitUntil(settleLate(processor, update, claim, handling, () => reply));
     return { kind: "timeout" };
   }
-  await complete(logger, updateId, claim);
+  await complete(processor, updateId, claim, false);
   return { kind: "handled", reply };
 }
 
-async function complete(logger: Logger, updateId: number, claim: UpdateClaim): Promise<void> {
-  try {
-    await claim.complete();
-  } catch (error) {
-    // The update was handled; answering 503 now would run it twice. The lease expires on its own.
-    logger.warn("update handled but not marked done", { update_id: updateId, ...errorFields(error) });
+/** First pause between two attempts to record an update's result; it doubles up to the last one. */
+const RECORD_RETRY_FIRST_PAUSE_MS = 250;
+const RECORD_RETRY_LAST_PAUSE_MS = 4000;
+
+/**
+ * Records an update's result. `durable` (an update answered 503, which Telegram redelivers) retries
+ * Redis outages with backoff while the claim's lease has room for another attempt: once the lease is
+ * gone, a redelivery that finds no result runs the update again. @returns the last error, if it failed.
+ */
+async function record(processor: UpdateProcessor, claim: UpdateClaim, durable: boolean, work: () => Promise<void>): Promise<unknown> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await work();
+      return undefined;
+    } catch (error) {
+      const pause = Math.min(RECORD_RETRY_FIRST_PAUSE_MS * 2 ** attempt, RECORD_RETRY_LAST_PAUSE_MS);
+      const roomLeft = Date.now() + pause + processor.redisTimeoutMs < claim.leaseEndsAt;
+      if (!durable || !(error instanceof DependencyError) || !roomLeft) return error;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
+}
+
+async function complete(processor: UpdateProcessor, updateId: number, claim: UpdateClaim, durable: boolean): Promise<void> {
+  const error = await record(processor, claim, durable, () => claim.complete());
+  if (error === undefined) return;
+  // Answering 503 now would run it twice. Without a redelivery the lease just expires; with one
+  // (the late path), a redelivery after the lease would run the update again.
+  const log = durable ? processor.logger.error : processor.logger.warn;
+  log("update handled but not marked done", { update_id: updateId, ...errorFields(error) });
 }
 
 async function settleFailure(
@@ -121,6 +140,7 @@ async function settleFailure(
   claim: UpdateClaim,
   thrown: unknown,
   reply: string | undefined,
+  durable: boolean,
 ): Promise<Outcome> {
   const { logger } = processor;
   const updateId = update.update_id;
@@ -134,9 +154,8 @@ async function settleFailure(
   // A redelivery would send the user's reply a second time; the rest of the work is kept for inspection.
   const message = retryable ? "update failed after its reply was sent" : "handler failed";
   logger.error(message, { update_id: updateId, update_type: updateTypeOf(update), ...errorFields(error) });
-  try {
-    await claim.fail(failedUpdateRecord(update, updateTypeOf(update), error));
-  } catch (recordError) {
+  const recordError = await record(processor, claim, durable, () => claim.fail(failedUpdateRecord(update, updateTypeOf(update), error)));
+  if (recordError !== undefined) {
     if (!(recordError instanceof DependencyError)) {
       // Not an outage: a redelivery would fail the same way forever. The log line is the record.
       logger.error("failed update not recorded", { update_id: updateId, ...errorFields(recordError) });
@@ -166,12 +185,12 @@ async function settleLate(
   try {
     await handling;
   } catch (error) {
-    const outcome = await settleFailure(processor, update, claim, error, lateReply());
+    const outcome = await settleFailure(processor, update, claim, error, lateReply(), true);
     if (outcome.kind === "failed") await sendLateReply(processor, update, outcome.reply);
     return;
   }
   await sendLateReply(processor, update, lateReply());
-  await complete(processor.logger, update.update_id, claim);
+  await complete(processor, update.update_id, claim, true);
 }
 
 /** The webhook response is gone, so the call that was meant to ride on it is made directly. */

@@ -23,6 +23,8 @@ export async function forgetHandledUpdate(redis: Redis, updateId: number): Promi
 
 /** A claim on one update, held while its handler runs. */
 export interface UpdateClaim {
+  /** When the lease ends (ms since the epoch): after that, a redelivery that finds no result runs the update again. */
+  leaseEndsAt: number;
   /** The handler succeeded: remember the update as done. */
   complete(): Promise<void>;
   /** A retryable failure: let the next delivery claim the update again. */
@@ -64,6 +66,7 @@ export class UpdateLedger {
   async claim(updateId: number, alongside?: { key: string; ttlSeconds: number }): Promise<ClaimResult> {
     const key = updateKey(updateId);
     const owner = `lease:${crypto.randomUUID()}`;
+    const leaseEndsAt = Date.now() + this.leaseMs;
     const lease = { nx: true, px: this.leaseMs, get: true } as const;
     let previous: string | null;
     let read: { value: unknown } | undefined;
@@ -81,12 +84,13 @@ export class UpdateLedger {
     }
     if (previous === DONE) return { state: "done" };
     if (previous !== null) return { state: "in_progress" };
-    return { state: "claimed", claim: this.claimOf(key, owner), alongside: read };
+    return { state: "claimed", claim: this.claimOf(key, owner, leaseEndsAt), alongside: read };
   }
 
-  private claimOf(key: string, owner: string): UpdateClaim {
+  private claimOf(key: string, owner: string, leaseEndsAt: number): UpdateClaim {
     const { redis, failedUpdates } = this;
     return {
+      leaseEndsAt,
       // Not owner-checked: a late settle that outlived the lease found a redelivery running the handler
       // too, and "done" is the right end state for both.
       async complete() {

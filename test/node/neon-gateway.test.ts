@@ -277,6 +277,17 @@ describe("control endpoints", () => {
   });
 });
 
+describe("edge and service failures", () => {
+  it("answers /sql as Cloudflare's edge does for an origin it cannot reach, or with a 5xx, until up", async () => {
+    await control("edge/1016");
+    await expect(sql`SELECT 1`).rejects.toThrow(/HTTP status 530\): error code: 1016/);
+    await control("http-error/500");
+    await expect(sql`SELECT 1`).rejects.toThrow(/HTTP status 500/);
+    await control("up");
+    expect(await sql`SELECT 3::int AS three`).toEqual([{ three: 3 }]);
+  });
+});
+
 describe("started by npm run local:services", () => {
   it("--json prints its endpoint on one line and the endpoint serves queries", async () => {
     const services = await spawnLocalServices([

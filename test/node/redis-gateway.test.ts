@@ -323,6 +323,21 @@ describe("redis gateway with the official @upstash/redis client", () => {
     expect(control401.status).toBe(401);
   });
 
+  it("answers as Cloudflare's edge does for an origin it cannot reach, or as a failing service, until up", async () => {
+    await control("edge/1016");
+    const dns = await fetch(`${gateway.url}/ping`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect([dns.status, await dns.text()]).toEqual([530, "error code: 1016"]);
+    await control("edge/525");
+    expect((await fetch(`${gateway.url}/ping`)).status).toBe(525);
+    await control("http-error/503");
+    const failing = await fetch(`${gateway.url}/ping`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(failing.status).toBe(503);
+    expect(await failing.json()).toMatchObject({ error: "service failed with HTTP 503" });
+    expect((await control("edge/999")).status).toBe(404);
+    await control("up");
+    expect(await client({ retry: false }).ping()).toBe("PONG");
+  });
+
   it("drops every request while down and serves again after up", async () => {
     const flaky = client({ retry: false });
     expect(await flaky.set("down:before", "v")).toBe("OK");

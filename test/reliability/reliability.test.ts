@@ -40,6 +40,8 @@ const STREAM_MAX_IN_FLIGHT = 200;
 const FAULT_MS = 3000;
 /** /bot/ready's own deadline is 1.5 s; the slack covers a busy 2-core machine. */
 const READY_DEADLINE_MS = 1500;
+/** How long an isolate reuses a ready result: a probe after that sees the dependencies as they are now. */
+const READY_REUSE_MS = 5000;
 const READY_SLACK_MS = 1500;
 /**
  * Telegram-like redelivery gives up after this long. An update whose claim could not be released
@@ -397,7 +399,8 @@ test("3. faults: Upstash, Neon and the Bot API fail in turn; affected updates ge
         const back = await readyBecomes(200, 10_000);
         ready.push(`${dependency} up: ready 200 after ${back.afterMs} ms`);
         if (back.probe.status !== 200) problems.push(`${name}: /bot/ready still ${back.probe.status} 10 s after up: ${JSON.stringify(back.probe.body)}`);
-        await sleep(1500);
+        // The next outage's first probe must not be the reused result of this one.
+        await sleep(READY_REUSE_MS + 500);
       }
 
       // The Bot API answers 500 for a while, then 429 with retry_after.

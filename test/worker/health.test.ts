@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { TEST_SECRETS } from "./bindings.js";
-import { callWorker, callWorkerWith, neonGateway, redisGateway } from "./helpers.js";
+import { bindingsWith, callWorker, callWorkerWith, fetchWithBindings, neonGateway, redisGateway } from "./helpers.js";
 
 /** The test database's connection string with another role, password or database. */
 function databaseUrlWith(parts: { user?: string; password?: string; database?: string }): string {
@@ -23,7 +23,7 @@ async function expectNotReady(overrides: Record<string, string>, checks: { redis
   const response = await callWorkerWith(overrides, "/bot/ready");
   expect(response.status).toBe(503);
   const text = await response.text();
-  expect(JSON.parse(text)).toEqual({ status: "not_ready", checks });
+  expect(JSON.parse(text)).toEqual({ status: "not_ready", checked_at: expect.any(String), checks });
   return text;
 }
 
@@ -53,43 +53,34 @@ describe("unknown paths", () => {
   });
 });
 
+/** /bot/ready of an isolate of its own (fresh bindings), so no earlier probe is reused. */
+function freshReady(overrides: Record<string, string> = {}): Promise<Response> {
+  return callWorkerWith(overrides, "/bot/ready");
+}
+
 describe("GET /bot/ready", () => {
   afterEach(async () => {
     await Promise.all([redisGateway.up(), neonGateway.up()]);
   });
 
-  it("answers 200 with a check per dependency when Redis and Postgres answer", async () => {
-    const response = await callWorker("/bot/ready");
+  it("answers 200 with a check per dependency when Redis and Postgres answer, and when they were checked", async () => {
+    const before = Date.now();
+    const response = await freshReady();
     expect(response.status).toBe(200);
     const body = (await response.json()) as any;
-    expect(body.status).toBe("ready");
-    expect(body.checks.redis).toMatchObject({ status: "ok" });
-    expect(body.checks.postgres).toMatchObject({ status: "ok" });
-    expect(body.checks.redis.latency_ms).toBeTypeOf("number");
-    expect(body.checks.postgres.latency_ms).toBeTypeOf("number");
+    expect(body).toEqual({ status: "ready", checked_at: expect.any(String), checks: { redis: ok, postgres: ok } });
+    expect(Date.parse(body.checked_at)).toBeGreaterThanOrEqual(before - 1000);
   });
 
-  it("answers 503 naming Redis as unreachable when its gateway is down, and recovers", async () => {
-    await redisGateway.down();
-    const response = await callWorker("/bot/ready");
-    expect(response.status).toBe(503);
-    const body = (await response.json()) as any;
-    expect(body.status).toBe("not_ready");
-    expect(body.checks.redis).toMatchObject({ status: "fail", reason: "unreachable" });
-    expect(body.checks.postgres).toMatchObject({ status: "ok" });
-    await redisGateway.up();
-    expect((await callWorker("/bot/ready")).status).toBe(200);
-  });
-
-  it("answers 503 naming Postgres when its gateway is down, with no address or driver text", async () => {
-    await neonGateway.down();
-    const response = await callWorker("/bot/ready");
-    expect(response.status).toBe(503);
-    const text = await response.text();
-    const body = JSON.parse(text);
-    expect(body.checks.postgres).toMatchObject({ status: "fail", reason: "unreachable" });
-    expect(body.checks.redis).toMatchObject({ status: "ok" });
-    expect(text).not.toMatch(/127\.0\.0\.1|postgres:\/\/|fetch failed|Error connecting/);
+  it.each([
+    ["redis", redisGateway],
+    ["postgres", neonGateway],
+  ] as const)("answers 503 with reason refused when the %s gateway drops connections, and recovers", async (name, gateway) => {
+    await gateway.down();
+    const text = await expectNotReady({}, { ...{ redis: ok, postgres: ok }, [name]: failed("refused") } as { redis: object; postgres: object });
+    expect(text).not.toMatch(LEAKS);
+    await gateway.up();
+    expect((await freshReady()).status).toBe(200);
   });
 
   it.each([
@@ -97,15 +88,36 @@ describe("GET /bot/ready", () => {
     ["postgres", neonGateway],
   ] as const)("answers 503 with reason timeout within its deadline when %s hangs", async (name, gateway) => {
     await gateway.hang();
-    const response = await callWorker("/bot/ready");
+    const response = await freshReady();
     expect(response.status).toBe(503);
     const body = (await response.json()) as any;
     // A hung dependency never answers: only the deadline can have produced this.
     expect(body.checks[name]).toMatchObject({ status: "fail", reason: "timeout" });
   });
 
+  describe.each([
+    ["redis", redisGateway],
+    ["postgres", neonGateway],
+  ] as const)("%s failing as Cloudflare's edge reports it, or answering 5xx", (name, gateway) => {
+    it.each([
+      ["edge/1016", "dns"],
+      ["edge/525", "tls"],
+      ["edge/526", "tls"],
+      ["edge/521", "refused"],
+      ["edge/522", "timeout"],
+      ["http-error/503", "http_5xx"],
+      ["http-error/500", "http_5xx"],
+    ])("%s → reason %s, with no address or body text", async (fault, reason) => {
+      await gateway.fail(fault);
+      const checks = { redis: ok, postgres: ok, [name]: failed(reason) } as { redis: object; postgres: object };
+      const text = await expectNotReady({}, checks);
+      expect(text).not.toMatch(LEAKS);
+      expect(text).not.toMatch(/error code|service failed/);
+    });
+  });
+
   it("answers 503 with reason auth when Redis refuses the token, without echoing it", async () => {
-    const response = await callWorkerWith({ UPSTASH_REDIS_REST_TOKEN: "a-wrong-upstash-token" }, "/bot/ready");
+    const response = await freshReady({ UPSTASH_REDIS_REST_TOKEN: "a-wrong-upstash-token" });
     expect(response.status).toBe(503);
     const text = await response.text();
     expect(JSON.parse(text).checks.redis).toMatchObject({ status: "fail", reason: "auth" });
@@ -135,5 +147,34 @@ describe("GET /bot/ready", () => {
     expect(text).not.toContain("no-such-redis-command");
     expect(text).not.toContain(TEST_SECRETS.UPSTASH_REDIS_REST_TOKEN);
     expect(text).not.toMatch(LEAKS);
+  });
+});
+
+describe("GET /bot/ready is cheap to call often", () => {
+  afterEach(async () => {
+    await redisGateway.up();
+  });
+
+  it("calls within a few seconds of one isolate share one probe: one Upstash command and one Neon query", async () => {
+    const bindings = bindingsWith({});
+    await Promise.all([redisGateway.resetStats(), neonGateway.resetStats()]);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => fetchWithBindings(bindings, "/bot/ready")));
+    const later = await fetchWithBindings(bindings, "/bot/ready");
+    const bodies = (await Promise.all([...answers, later].map((answer) => answer.json()))) as { checked_at: string }[];
+    expect(new Set(bodies.map((body) => body.checked_at)).size).toBe(1);
+    expect((await redisGateway.stats()).requests).toBe(1);
+    expect((await neonGateway.stats()).requests).toBe(1);
+  });
+
+  it("a failing result is reused for about a second only, so a recovery shows soon", async () => {
+    const bindings = bindingsWith({});
+    await redisGateway.down();
+    const first = await fetchWithBindings(bindings, "/bot/ready");
+    expect(first.status).toBe(503);
+    await redisGateway.up();
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const recovered = await fetchWithBindings(bindings, "/bot/ready");
+    expect(recovered.status).toBe(200);
+    expect(((await recovered.json()) as { checked_at: string }).checked_at).not.toBe(((await first.json()) as { checked_at: string }).checked_at);
   });
 });

@@ -79,6 +79,10 @@ export const redisGateway = {
   async up(): Promise<void> {
     await control(inject("redisGatewayUrl"), "up", { method: "POST", headers: redisAuth });
   },
+  /** Answers every request as `fault` says: `edge/<code>` (Cloudflare's edge) or `http-error/<status>`. */
+  async fail(fault: string): Promise<void> {
+    await control(inject("redisGatewayUrl"), fault, { method: "POST", headers: redisAuth });
+  },
   async stats(): Promise<{ requests: number; commands: number }> {
     return (await control(inject("redisGatewayUrl"), "stats", { headers: redisAuth })).json();
   },
@@ -97,6 +101,16 @@ export const neonGateway = {
   },
   async up(): Promise<void> {
     await control(new URL(inject("neonHttpEndpoint")).origin, "up", { method: "POST" });
+  },
+  /** Answers every `/sql` request as `fault` says: `edge/<code>` (Cloudflare's edge) or `http-error/<status>`. */
+  async fail(fault: string): Promise<void> {
+    await control(new URL(inject("neonHttpEndpoint")).origin, fault, { method: "POST" });
+  },
+  async stats(): Promise<{ requests: number; connections: number }> {
+    return (await control(new URL(inject("neonHttpEndpoint")).origin, "stats")).json();
+  },
+  async resetStats(): Promise<void> {
+    await control(new URL(inject("neonHttpEndpoint")).origin, "stats/reset", { method: "POST" });
   },
 };
 

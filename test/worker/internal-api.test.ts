@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { TEST_SECRETS } from "./bindings.js";
 import { freshUserId, textMessage } from "./fixtures.js";
-import { botApi, callWorker, deliver, neonGateway, testSql } from "./helpers.js";
+import { botApi, callWorker, deliver, neonGateway, redisGateway, testSql } from "./helpers.js";
 
 const sql = testSql();
 const auth = { Authorization: `Bearer ${TEST_SECRETS.BOT_INTERNAL_API_TOKEN}`, "Content-Type": "application/json" };
@@ -22,6 +22,20 @@ let webUserSeq = 900_000 + Math.floor(Math.random() * 10_000) * 10;
 
 beforeEach(async () => {
   await botApi.reset();
+});
+
+describe("a dependency down", () => {
+  it("answers 503 dependency_unavailable with Retry-After, so Django knows to try again later", async () => {
+    await redisGateway.down();
+    try {
+      const response = await post("/bot/internal/link-tokens", { user_id: 5 });
+      expect(response.status).toBe(503);
+      expect(response.headers.get("retry-after")).toBe("5");
+      expect(await response.json()).toEqual({ error: "dependency_unavailable", dependency: "redis" });
+    } finally {
+      await redisGateway.up();
+    }
+  });
 });
 
 describe("internal API auth", () => {

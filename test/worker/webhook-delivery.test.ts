@@ -143,6 +143,42 @@ describe("dependency failures answer 503 and lose nothing", () => {
   });
 });
 
+describe("Upstash accepting requests but never answering", () => {
+  it("the claim gives up after REDIS_TIMEOUT_MS: 503 with Retry-After, nothing applied, handled once later", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    await redisGateway.hang();
+    const response = await deliverWith({ REDIS_TIMEOUT_MS: "300" }, update);
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+    expect(await response.json()).toEqual({ error: "dependency_unavailable", dependency: "redis" });
+    expect(await botApi.callsFor(user)).toEqual([]);
+    await redisGateway.up();
+    expect((await deliver(update)).status).toBe(200);
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+
+  it("Upstash hanging once the handler runs: the update is still answered, and its reply sent once", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 1500, times: 1 });
+    const answered = deliverWith({ REDIS_TIMEOUT_MS: "300" }, update);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await redisGateway.hang();
+    expect((await answered).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+
+  it("every 503 for a dependency failure carries Retry-After", async () => {
+    const user = freshUserId();
+    await redisGateway.down();
+    const response = await deliver(textMessage(user, "/help"));
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+  });
+});
+
 describe("handler bugs", () => {
   it("a handler error a retry cannot fix answers 200 and keeps the update in the failed list", async () => {
     const user = freshUserId();
@@ -250,6 +286,36 @@ describe("handler deadline", () => {
     expect(late.status).toBe(503);
     expect(await late.json()).toEqual({ error: "handler_timeout" });
     // deliverWith waited for the background work: the update is now recorded as done.
+    expect(await redis.get(updateKey(update.update_id))).toBe("done");
+    expect((await deliver(update)).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+});
+
+describe("handler deadline, then Upstash down when the late handler ends", () => {
+  it("the done mark is retried until Upstash is back: Telegram's redeliveries never run the update again", async () => {
+    const user = freshUserId();
+    const update = textMessage(user, "/help");
+    const started = Date.now();
+    const at = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, started + ms - Date.now())));
+    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 3000, times: 1 });
+    // Resolves once the late work is over too.
+    const first = deliverWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "1500" }, update);
+    const outage = (async () => {
+      await at(2500);
+      await redisGateway.down();
+      await at(5000);
+      await redisGateway.up();
+    })();
+    // Telegram redelivers what got 503: while the handler runs, during the outage, and after it.
+    const redelivered: number[] = [];
+    for (const moment of [2000, 4000, 6000]) {
+      await at(moment);
+      redelivered.push((await deliver(update)).status);
+    }
+    expect(redelivered.slice(0, 2)).toEqual([503, 503]);
+    expect((await first).status).toBe(503);
+    await outage;
     expect(await redis.get(updateKey(update.update_id))).toBe("done");
     expect((await deliver(update)).status).toBe(200);
     expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);

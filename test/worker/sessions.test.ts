@@ -43,3 +43,21 @@ describe("sessions expire 30 days after their chat's last update", () => {
     expect(await redis.ttl(key)).toBeGreaterThan(THIRTY_DAYS - 60);
   });
 });
+
+describe("two updates of one chat that overlap", () => {
+  it("a slow update that left its session alone does not write back its stale copy over a newer change", async () => {
+    const user = freshUserId();
+    const key = `bot:session:${user}`;
+    await deliver(buttonPress(user, "lang:ru"));
+    expect(await redis.get(key)).toEqual({ language: "ru" });
+    // /help reads the session, then waits on a slow reply while the user picks another language.
+    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 1000, times: 1 });
+    const slowHelp = deliver(textMessage(user, "/help"));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await deliver(buttonPress(user, "lang:en"))).status).toBe(200);
+    expect(await redis.get(key)).toEqual({ language: "en" });
+    expect((await slowHelp).status).toBe(200);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+    expect(await redis.get(key)).toEqual({ language: "en" });
+  });
+});
