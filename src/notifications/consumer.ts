@@ -42,7 +42,7 @@ interface Tally {
   duplicates: number;
 }
 
-const backoff = (message: Message<unknown>): number => Math.min(MAX_BACKOFF_SECONDS, 2 ** message.attempts);
+const backoff = (message: Message<unknown> | undefined): number => Math.min(MAX_BACKOFF_SECONDS, 2 ** (message?.attempts ?? 1));
 
 function retry(message: Message<unknown>, seconds: number, tally: Tally): void {
   message.retry({ delaySeconds: Math.ceil(seconds) });
@@ -131,55 +131,65 @@ async function deliverAll(items: Parsed<DeliverMessage>[], deps: ConsumerDeps, t
   if (jobs.length === 0) return;
 
   const sent = await sendPaced(jobs, { pacer: deps.pacer, sender: deps.sender, logger: deps.logger, rate: deps.rate, maxWaitMs: MAX_PACING_WAIT_MS });
-  const outcomes = jobs.map((job) => outcomeRow(job, lease, sent.get(job)));
-  const recorded = await recordOutcomes(outcomes, deps);
+  const plans = jobs.map((job) => planOf(job, lease, sent.get(job)));
+  const recorded = await recordOutcomes(
+    plans.map((plan) => plan.outcome),
+    deps,
+  );
 
   const deferred: { job: Job; delaySeconds: number }[] = [];
-  for (const job of jobs) {
-    const result = sent.get(job) ?? { kind: "unavailable", description: "not_sent" };
+  for (const { job, outcome, next } of plans) {
     const [first, ...others] = job.messages;
     for (const extra of others) extra.ack();
     tally.duplicates += others.length;
     if (first === undefined) continue;
-    switch (result.kind) {
-      case "sent":
-      case "blocked":
-      case "failed":
-        tally[result.kind] += 1;
-        // An outcome neither recorded nor queued: the redelivery after the claim runs out sends it again.
-        if (recorded === "lost") retry(first, backoff(first), tally);
-        else first.ack();
-        break;
-      case "rate_limited":
-        retry(first, result.retryAfter, tally);
-        break;
-      case "unavailable":
-        retry(first, backoff(first), tally);
-        break;
-      case "deferred":
-        if (recorded === "recorded") deferred.push({ job, delaySeconds: Math.ceil(result.waitMs / 1000) });
-        else retry(first, backoff(first), tally);
-        break;
+    if (outcome.status !== "pending") tally[outcome.status] += 1;
+    if (recorded === "queued") {
+      // The queue carries the outcome now, and for a claim given back its next attempt too.
+      first.ack();
+    } else if (recorded === "lost") {
+      // Its claim runs out and the message is redelivered: a chat Telegram accepted gets it again.
+      retry(first, next?.seconds ?? backoff(first), tally);
+    } else if (next === undefined) {
+      first.ack();
+    } else if (next.requeue) {
+      deferred.push({ job, delaySeconds: next.seconds });
+    } else {
+      retry(first, next.seconds, tally);
     }
   }
   await requeue(deferred, deps, tally);
 }
 
-/** The row to record for a job: a final outcome, or the claim given back (`pending`) for a retry. */
-function outcomeRow(job: Job, lease: string, result: PacedOutcome | undefined): Outcome {
+/** What to record for a job, and when it is not final, when and how its next attempt comes. */
+interface Plan {
+  job: Job;
+  outcome: Outcome;
+  /** `requeue`: a new message (waiting for the pacer is no failure); otherwise a `retry` of this one. */
+  next?: { seconds: number; requeue: boolean };
+}
+
+function planOf(job: Job, lease: string, result: PacedOutcome | undefined): Plan {
   const key = { notificationId: job.notificationId, chatId: job.chatId, lease };
+  const giveBack = (seconds: number, error: string | null, requeue = false): Plan => ({
+    job,
+    outcome: { ...key, status: "pending", messageId: null, error, retryIn: seconds },
+    next: { seconds, requeue },
+  });
   switch (result?.kind) {
     case "sent":
-      return { ...key, status: "sent", messageId: result.messageId, error: null };
+      return { job, outcome: { ...key, status: "sent", messageId: result.messageId, error: null } };
     case "blocked":
     case "failed":
-      return { ...key, status: result.kind, messageId: null, error: result.description };
+      return { job, outcome: { ...key, status: result.kind, messageId: null, error: result.description } };
     case "rate_limited":
-      return { ...key, status: "pending", messageId: null, error: `429: retry after ${result.retryAfter}` };
+      return giveBack(result.retryAfter, `429: retry after ${result.retryAfter}`);
+    case "deferred":
+      return giveBack(Math.ceil(result.waitMs / 1000), null, true);
     case "unavailable":
-      return { ...key, status: "pending", messageId: null, error: result.description };
+      return giveBack(backoff(job.messages[0]), result.description);
     default:
-      return { ...key, status: "pending", messageId: null, error: null };
+      return giveBack(backoff(job.messages[0]), "not_sent");
   }
 }
 
@@ -219,7 +229,10 @@ async function fanOut(items: Parsed<FanoutMessage>[], deps: ConsumerDeps, tally:
   );
 }
 
-/** Records outcomes that the queue carried while Postgres could not take them. */
+/**
+ * Records outcomes that the queue carried while Postgres could not take them; a claim given back with
+ * `retry_in` then gets its next attempt as a new message.
+ */
 async function applyOutcomes(items: Parsed<OutcomeMessage>[], deps: ConsumerDeps, tally: Tally): Promise<void> {
   if (items.length === 0) return;
   try {
@@ -233,8 +246,17 @@ async function applyOutcomes(items: Parsed<OutcomeMessage>[], deps: ConsumerDeps
         error: body.error,
       })),
     );
+    await enqueue(
+      deps.queue,
+      items.flatMap(({ body }): Enqueued[] =>
+        body.status === "pending" && body.retry_in !== undefined
+          ? [{ body: { v: 1, kind: "deliver", n: body.n, c: body.c }, delaySeconds: body.retry_in }]
+          : [],
+      ),
+    );
     for (const { message } of items) message.ack();
   } catch (error) {
+    // Applying one again is harmless: its lease no longer matches once it was recorded.
     deps.logger.warn("queued notification outcomes not recorded, retrying", { outcomes: items.length, ...errorFields(error) });
     for (const { message } of items) retry(message, backoff(message), tally);
   }

@@ -18,8 +18,9 @@ const fanoutMessage = v.object({
 });
 
 /**
- * A final outcome Telegram already gave, carried by the queue because Postgres could not take it
- * when it was known; applied only while the claim `lease` still holds the delivery.
+ * An outcome carried by the queue because Postgres could not take it when it was known: Telegram's
+ * answer, or the claim given back (`pending`) with, in `retry_in` seconds, another attempt put on the
+ * queue once it is recorded. Applied only while the claim `lease` still holds the delivery.
  */
 const outcomeMessage = v.object({
   v: v.literal(1),
@@ -27,9 +28,10 @@ const outcomeMessage = v.object({
   n: notificationId,
   c: chatId,
   lease: v.pipe(v.string(), v.uuid()),
-  status: v.picklist(["sent", "blocked", "failed"]),
+  status: v.picklist(["sent", "blocked", "failed", "pending"]),
   message_id: v.nullable(v.pipe(v.number(), v.safeInteger())),
   error: v.nullable(v.string()),
+  retry_in: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0))),
 });
 
 /**

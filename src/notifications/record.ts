@@ -7,8 +7,9 @@ import type { NotificationStore, Outcome } from "./store.js";
 const RECORD_RETRY_DELAYS_MS = [200, 800];
 
 /**
- * Where the outcomes went: into Postgres; or, Postgres failing, the final ones onto the queue as
- * `outcome` messages (recorded later, the claims meanwhile keep anyone else from sending); or neither.
+ * Where the outcomes went: into Postgres; or, Postgres failing, onto the queue as `outcome` messages
+ * (recorded later, the claims meanwhile keep anyone else from sending; a given-back claim with a
+ * `retryIn` gets its next attempt from there); or neither.
  */
 export type Recorded = "recorded" | "queued" | "lost";
 
@@ -22,8 +23,8 @@ export interface RecordDeps {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Records outcomes Telegram already gave, in one round trip, so that nothing sent is ever sent again
- * because its record failed: retried briefly, then carried by the queue.
+ * Records outcomes, in one round trip, so that nothing sent is ever sent again because its record
+ * failed: retried briefly, then carried by the queue.
  */
 export async function recordOutcomes(outcomes: Outcome[], deps: RecordDeps): Promise<Recorded> {
   if (outcomes.length === 0) return "recorded";
@@ -40,17 +41,25 @@ export async function recordOutcomes(outcomes: Outcome[], deps: RecordDeps): Pro
       await sleep(delay);
     }
   }
-  const finals = outcomes.flatMap((o): QueueMessageBody[] =>
-    o.status === "pending"
-      ? []
-      : [{ v: 1, kind: "outcome", n: o.notificationId, c: o.chatId, lease: o.lease, status: o.status, message_id: o.messageId, error: o.error }],
+  const carried = outcomes.map(
+    (o): QueueMessageBody => ({
+      v: 1,
+      kind: "outcome",
+      n: o.notificationId,
+      c: o.chatId,
+      lease: o.lease,
+      status: o.status,
+      message_id: o.messageId,
+      error: o.error,
+      ...(o.retryIn === undefined ? {} : { retry_in: o.retryIn }),
+    }),
   );
   try {
-    await enqueue(deps.queue, finals.map((body) => ({ body })));
+    await enqueue(deps.queue, carried.map((body) => ({ body })));
     return "queued";
   } catch (error) {
-    // Their claims run out and the messages are redelivered: these chats will get the message again.
-    deps.logger.error("notification outcomes lost", { outcomes: finals.length, ...errorFields(error) });
+    // Their claims run out and the messages are redelivered: the chats Telegram accepted get the message again.
+    deps.logger.error("notification outcomes lost", { outcomes: carried.length, ...errorFields(error) });
     return "lost";
   }
 }

@@ -53,6 +53,8 @@ export interface Outcome extends DeliveryKey {
   status: "sent" | "blocked" | "failed" | "pending";
   messageId: number | null;
   error: string | null;
+  /** For `pending`: seconds until the next attempt, when the queue is to carry it (see `recordOutcomes`). */
+  retryIn?: number;
 }
 
 /** One delivery as the status API reports it. */

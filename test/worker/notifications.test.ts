@@ -367,6 +367,25 @@ describe("the queue consumer", () => {
     expect(await sendsTo([chat])).toEqual({ [chat]: 1 });
   });
 
+  it("when Postgres fails after a 429, the queue gives the claim back and brings the next attempt: sent within seconds, not after the lease", async () => {
+    const chat = freshChat();
+    const id = await recordedNotification([chat]);
+    await botApi.addFault({ method: "sendMessage", chat_id: chat, error_code: 429, retry_after: 1, delay_ms: 1000, times: 1 });
+    const batch = batchOf(QUEUE, [deliverBody(id, chat)]);
+    const consumed = consume(batch);
+    for (let i = 0; (await botApi.callsFor(Number(chat), "sendMessage")).length === 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 50));
+    await neonGateway.down();
+    try {
+      expect((await consumed).explicitAcks).toEqual([batch.messages[0]?.id]);
+    } finally {
+      await neonGateway.up();
+    }
+    const until = Date.now() + 15_000;
+    while ((await delivery(id, chat))?.status !== "sent" && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    expect(await delivery(id, chat)).toMatchObject({ status: "sent", attempts: 2 });
+    expect(await sendsTo([chat])).toEqual({ [chat]: 2 });
+  });
+
   it("Postgres down at the claim: every message is retried with backoff, nothing sent", async () => {
     const chat = freshChat();
     const id = await recordedNotification([chat]);
