@@ -34,8 +34,8 @@ const GROUP_LIMIT = 20;
 const GROUP_WINDOW_MS = 61_000;
 const BULK_HORIZON_MS = 1000;
 /** On a 429 the rate drops to this share and recovers linearly over `RECOVERY_MS`. */
-const SLOWDOWN_FACTOR = 0.9;
-const RECOVERY_MS = 5000;
+const SLOWDOWN_FACTOR = 0.95;
+const RECOVERY_MS = 3000;
 const MIN_FACTOR = 0.1;
 
 /** Groups (and channels) have negative chat ids. */
