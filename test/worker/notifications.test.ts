@@ -346,42 +346,38 @@ describe("the queue consumer", () => {
     expect(await delivery(id, chats[2]!)).toMatchObject({ status: "sent" });
   });
 
-  it("when Postgres fails after Telegram answered, the outcome rides the queue and is recorded later, nothing sent twice", async () => {
+  /**
+   * Consumes one delivery whose sendMessage Telegram answers slowly (`fault`), with Postgres going away
+   * while it does; resolves once the delivery is `sent`, whatever background queue work that takes.
+   */
+  async function consumeWhilePostgresFails(fault: Record<string, unknown>): Promise<{ chat: string; id: string }> {
     const chat = freshChat();
     const id = await recordedNotification([chat]);
-    await botApi.addFault({ method: "sendMessage", chat_id: chat, delay_ms: 1000, times: 1 });
+    await botApi.addFault({ method: "sendMessage", chat_id: chat, delay_ms: 1000, times: 1, ...fault });
     const batch = batchOf(QUEUE, [deliverBody(id, chat)]);
     const consumed = consume(batch);
-    // Postgres goes away while Telegram is answering.
     for (let i = 0; (await botApi.callsFor(Number(chat), "sendMessage")).length === 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 50));
     await neonGateway.down();
+    let acked: string[];
     try {
-      expect((await consumed).explicitAcks).toEqual([batch.messages[0]?.id]);
+      acked = (await consumed).explicitAcks;
     } finally {
       await neonGateway.up();
     }
-    // The outcome message is consumed from the queue in the background once Postgres is back.
-    const until = Date.now() + 20_000;
+    expect(acked).toEqual([batch.messages[0]?.id]);
+    const until = Date.now() + 15_000;
     while ((await delivery(id, chat))?.status !== "sent" && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    return { chat, id };
+  }
+
+  it("when Postgres fails after Telegram answered, the outcome rides the queue and is recorded later, nothing sent twice", async () => {
+    const { chat, id } = await consumeWhilePostgresFails({});
     expect(await delivery(id, chat)).toMatchObject({ status: "sent", attempts: 1, held: false, message_id: expect.any(String) });
     expect(await sendsTo([chat])).toEqual({ [chat]: 1 });
   });
 
   it("when Postgres fails after a 429, the queue gives the claim back and brings the next attempt: sent within seconds, not after the lease", async () => {
-    const chat = freshChat();
-    const id = await recordedNotification([chat]);
-    await botApi.addFault({ method: "sendMessage", chat_id: chat, error_code: 429, retry_after: 1, delay_ms: 1000, times: 1 });
-    const batch = batchOf(QUEUE, [deliverBody(id, chat)]);
-    const consumed = consume(batch);
-    for (let i = 0; (await botApi.callsFor(Number(chat), "sendMessage")).length === 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 50));
-    await neonGateway.down();
-    try {
-      expect((await consumed).explicitAcks).toEqual([batch.messages[0]?.id]);
-    } finally {
-      await neonGateway.up();
-    }
-    const until = Date.now() + 15_000;
-    while ((await delivery(id, chat))?.status !== "sent" && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    const { chat, id } = await consumeWhilePostgresFails({ error_code: 429, retry_after: 1 });
     expect(await delivery(id, chat)).toMatchObject({ status: "sent", attempts: 2 });
     expect(await sendsTo([chat])).toEqual({ [chat]: 2 });
   });

@@ -1,51 +1,30 @@
 // npm run dev runs notifications end to end with no account anywhere: the queue, its consumer and the
 // pacer Durable Object as Miniflare simulates them, the local gateways and the Bot API double.
 import { copyFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { LOCAL_SECRETS } from "../../../scripts/lib/local-services.js";
-import { flushRedisDatabase } from "../../../scripts/lib/local-storage.js";
-import { cleanUp, createDatabase, dropDatabase, query, REPO_ROOT, scratchDir, startScript, waitFor } from "./run-script.js";
+import { freePort, query, REPO_ROOT, scratchDir, scratchStorage, startScript, waitFor } from "./run-script.js";
 
 const DATABASE = `mtt_bot_dev_notify_test_${process.pid}`;
 const REDIS_URL = "redis://127.0.0.1:6379/8";
 const CHATS = [880_000_001, 880_000_002, 880_000_003];
 const WEB_USER = 4242;
 
-let databaseUrl: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-beforeAll(async () => {
-  databaseUrl = await createDatabase(DATABASE);
-  await flushRedisDatabase(REDIS_URL);
-});
-
-afterAll(async () => {
-  await cleanUp();
-  await flushRedisDatabase(REDIS_URL);
-  await dropDatabase(DATABASE);
-});
+const databaseUrl = scratchStorage(DATABASE, REDIS_URL);
 
 it("a notification handed over to npm run dev is sent by its queue consumer, once per chat, and reported done", { timeout: 90_000 }, async () => {
   const cwd = await scratchDir();
   await copyFile(join(REPO_ROOT, ".dev.vars.example"), join(cwd, ".dev.vars"));
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
-  const dev = await startScript("dev.ts", ["--port", String(port), "--redis-url", REDIS_URL, "--postgres-url", databaseUrl], { cwd });
+  const dev = await startScript("dev.ts", ["--port", String(port), "--redis-url", REDIS_URL, "--postgres-url", databaseUrl()], { cwd });
   await waitFor(async () => (await fetch(`${origin}/bot/health`).catch(() => undefined))?.status === 200, "GET /bot/health", 30_000);
   const double = /Bot API double (http:\/\/127\.0\.0\.1:\d+)/.exec(dev.stdout)?.[1] ?? "";
 
   // The database is migrated by now (the Neon gateway's start): link three accounts to one web user.
   await query(
-    databaseUrl,
+    databaseUrl(),
     `INSERT INTO telegram_accounts (telegram_user_id, chat_id, first_name, web_user_id) SELECT c, c, 'Dev', $2 FROM unnest($1::bigint[]) c`,
     [CHATS, WEB_USER],
   );

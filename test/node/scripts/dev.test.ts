@@ -1,28 +1,16 @@
 // scripts/dev.ts (npm run dev) with .dev.vars copied from .dev.vars.example: a fully local Worker in wrangler dev.
 import { execFileSync } from "node:child_process";
 import { copyFile, readFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { LOCAL_SECRETS } from "../../../scripts/lib/local-services.js";
-import { flushRedisDatabase } from "../../../scripts/lib/local-storage.js";
 import { translate } from "../../../src/bot/i18n/index.js";
-import { cleanUp, createDatabase, dropDatabase, REPO_ROOT, scratchDir, SAMPLES, startScript, waitFor } from "./run-script.js";
+import { freePort, REPO_ROOT, scratchDir, scratchStorage, SAMPLES, startScript, waitFor } from "./run-script.js";
 
 const DATABASE = `mtt_bot_dev_test_${process.pid}`;
 /** A Redis database of its own, so the developer's data in database 0 is left alone. */
 const REDIS_URL = "redis://127.0.0.1:6379/9";
 const CHAT_ID = 123456789;
-
-let databaseUrl: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** The process ids below `pid`, from the process table. */
 function descendants(pid: number): number[] {
@@ -66,23 +54,14 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-beforeAll(async () => {
-  databaseUrl = await createDatabase(DATABASE);
-  await flushRedisDatabase(REDIS_URL);
-});
-
-afterAll(async () => {
-  await cleanUp();
-  await flushRedisDatabase(REDIS_URL);
-  await dropDatabase(DATABASE);
-});
+const databaseUrl = scratchStorage(DATABASE, REDIS_URL);
 
 it("with .dev.vars.example as .dev.vars, serves /bot/health within 30 s, answers an update through the local double, and stops cleanly on SIGTERM", { timeout: 90_000 }, async () => {
   const cwd = await scratchDir();
   await copyFile(join(REPO_ROOT, ".dev.vars.example"), join(cwd, ".dev.vars"));
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
-  const dev = await startScript("dev.ts", ["--port", String(port), "--redis-url", REDIS_URL, "--postgres-url", databaseUrl], { cwd });
+  const dev = await startScript("dev.ts", ["--port", String(port), "--redis-url", REDIS_URL, "--postgres-url", databaseUrl()], { cwd });
 
   await waitFor(
     async () => {
