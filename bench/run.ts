@@ -6,40 +6,52 @@
  *
  * Needs Redis on 127.0.0.1:6379 (database 13 is flushed) and PostgreSQL on 127.0.0.1:5432 (database
  * mtt_bot_bench is dropped and recreated). Everything else is started here, on loopback, and stopped at
- * the end. Settings: --duration, --rounds, --connections, or BENCH_DURATION, BENCH_ROUNDS,
- * BENCH_CONNECTIONS (`npm run bench -- --help`).
+ * the end. Settings: --duration, --rounds, --connections, --latency, --latency-rounds, or BENCH_DURATION,
+ * BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_LATENCY, BENCH_LATENCY_ROUNDS (`npm run bench -- --help`).
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { Option } from "commander";
 import { createProgram, parseArguments, positiveNumber, wholeNumber } from "../scripts/lib/cli.js";
+import { formatLatencyModel, parseLatencyModel, PRODUCTION_LATENCY_MODEL, type LatencyModel } from "../scripts/lib/latency-model.js";
 import { dropDatabase, flushRedisDatabase, recreateDatabase } from "../scripts/lib/local-storage.js";
 import { buildWorkerBundle, compatibilityDate, REPO_ROOT, type WorkerBundle } from "../scripts/lib/worker-bundle.js";
+import { analyseWorkerBundle } from "./lib/bundle.js";
 import { measureCpu, pidsNamed, type CpuGroup } from "./lib/cpu.js";
+import { LATENCY_CONNECTIONS, LATENCY_SCENARIOS, LATENCY_TARGETS, measureLatencyModel, type LatencyTargetId } from "./lib/latency-model.js";
 import { makeUpdate, runLoad, USERS, type LoadOptions, type LoadResult, type Scenario } from "./lib/load.js";
 import { describeRun } from "./lib/meta.js";
-import { TARGETS, type Cost, type Results, type Run, type Settings, type TargetId } from "./lib/model.js";
+import { TARGETS, THROUGHPUT_SCENARIOS, type Cost, type Results, type Run, type Settings, type TargetId } from "./lib/model.js";
 import { startPeer } from "./lib/peers.js";
 import { renderMarkdown } from "./lib/report.js";
 import { startServices, type BenchStorage, type Services } from "./lib/services.js";
 import { checkStartup, coldStarts, type CheckStartupResult } from "./lib/startup.js";
 import { round } from "./lib/stats.js";
 import { perUpdate, summariseRounds } from "./lib/summary.js";
+import { checkTargets } from "./lib/targets.js";
 import { startWorkerd } from "./lib/workerd.js";
 import { broadcastMarkdown, runBroadcast } from "./broadcast.js";
 
 const OUT = join(REPO_ROOT, "bench/out");
+const WORKER_METAFILE = join(OUT, "worker-meta.json");
 
 const program = createProgram(
   "bench",
-  "Benchmark the bot's Worker in workerd against a bare route, the handlers without ledger and sessions, grammY and Telegraf on Node (about 3½ minutes with the defaults); writes bench/results.json and bench/results.md.",
+  "Benchmark the bot's Worker in workerd against a bare route, the handlers without ledger and sessions, grammY and Telegraf on Node, also with a production latency model (about 5½ minutes with the defaults); writes bench/results.json and bench/results.md.",
 )
   .addOption(new Option("--duration <seconds>", "seconds per measured run").env("BENCH_DURATION").argParser(positiveNumber).default(4))
   .addOption(new Option("--rounds <n>", "measured rounds").env("BENCH_ROUNDS").argParser(wholeNumber(1)).default(4))
-  .addOption(new Option("--connections <n>", "connections for the main comparison").env("BENCH_CONNECTIONS").argParser(wholeNumber(1)).default(50));
+  .addOption(new Option("--connections <n>", "connections for the main comparison").env("BENCH_CONNECTIONS").argParser(wholeNumber(1)).default(50))
+  .addOption(
+    new Option("--latency <model>", 'the latency model of the latency table, ms per request: "upstash=5,neon=20,telegram=50" (a service left out gets 0)')
+      .env("BENCH_LATENCY")
+      .argParser(parseLatencyModel)
+      .default(PRODUCTION_LATENCY_MODEL, formatLatencyModel(PRODUCTION_LATENCY_MODEL)),
+  )
+  .addOption(new Option("--latency-rounds <n>", "interleaved rounds of the latency table").env("BENCH_LATENCY_ROUNDS").argParser(wholeNumber(1)).default(2));
 parseArguments(program);
-const options = program.opts<{ duration: number; rounds: number; connections: number }>();
+const options = program.opts<{ duration: number; rounds: number; connections: number; latency: LatencyModel; latencyRounds: number }>();
 
 const SETTINGS: Settings = {
   durationSeconds: options.duration,
@@ -50,6 +62,9 @@ const SETTINGS: Settings = {
   coldStarts: 5,
   startupProfiles: 3,
   users: USERS,
+  latencyModel: options.latency,
+  latencyRounds: options.latencyRounds,
+  latencyDurationSeconds: Math.min(options.duration, 3),
 };
 
 const STORAGE: BenchStorage = {
@@ -78,7 +93,10 @@ async function cleanUp(): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  progress(`settings: ${SETTINGS.rounds} rounds × ${SETTINGS.durationSeconds}s at ${SETTINGS.connections} connections; ${cpus().length} cores`);
+  progress(
+    `settings: ${SETTINGS.rounds} rounds × ${SETTINGS.durationSeconds}s at ${SETTINGS.connections} connections; latency model ${formatLatencyModel(SETTINGS.latencyModel)} (ms), ` +
+      `${SETTINGS.latencyRounds} rounds × ${SETTINGS.latencyDurationSeconds}s at ${LATENCY_CONNECTIONS} connections; ${cpus().length} cores`,
+  );
   mkdirSync(OUT, { recursive: true });
   const idle = measureCpu([]);
   await sleep(1000);
@@ -94,13 +112,13 @@ async function main(): Promise<number> {
   ] as const) {
     const dir = join(OUT, name);
     rmSync(dir, { recursive: true, force: true });
-    const bundle = await buildWorkerBundle(dir, config);
+    const bundle = await buildWorkerBundle(dir, config, name === "worker" ? { metafile: WORKER_METAFILE } : {});
     bundles[name] = bundle;
     progress(`built ${name}: ${(bundle.rawBytes / 1024).toFixed(1)} KiB, gzip ${(bundle.gzipBytes / 1024).toFixed(1)} KiB`);
   }
   const workerBundle = bundles.worker!;
 
-  // 2. Startup profile (offline).
+  // 2. Startup profile (offline) of the bundle as deployed, and what the bundle is made of.
   let checkStartupResult: CheckStartupResult | { error: string };
   try {
     checkStartupResult = await checkStartup(OUT, workerBundle.path, SETTINGS.startupProfiles);
@@ -108,6 +126,16 @@ async function main(): Promise<number> {
   } catch (error) {
     checkStartupResult = { error: String(error).split("\n").slice(0, 4).join(" ") };
     progress(`wrangler check startup failed: ${checkStartupResult.error}`);
+  }
+  const bundleAnalysis = await analyseWorkerBundle(WORKER_METAFILE, OUT).catch((error: unknown) => ({
+    error: String(error).split("\n").slice(0, 4).join(" "),
+  }));
+  if ("error" in bundleAnalysis) progress(`bundle analysis failed: ${bundleAnalysis.error}`);
+  else {
+    const top = bundleAnalysis.parts.slice(0, 4).map((part) => `${part.name} ${(part.gzipSavedBytes / 1024).toFixed(1)}`);
+    progress(
+      `bundle by package (KiB of gzip each one costs, unminified): ${top.join(", ")}; unminified: gzip ${(bundleAnalysis.unminified.gzipBytes / 1024).toFixed(1)} KiB`,
+    );
   }
 
   // 3. Fresh data and the local services.
@@ -146,38 +174,36 @@ async function main(): Promise<number> {
   progress(`Miniflare cold start: median ${coldStart.medianToHealthMs} ms to the first /bot/health, first update ${coldStart.medianFirstUpdateMs} ms`);
 
   // 5. Every target up at once (idle ones cost nothing), so rounds can interleave.
-  const origins = {} as Record<TargetId, string>;
-  const serverPids = {} as Record<TargetId, number[]>;
   const workerLogs: Results["workerLogs"] = {};
-  for (const [id, bundle] of [
-    ["worker", workerBundle],
-    ["no-ledger", bundles["no-ledger"]!],
-    ["bare", bundles.bare!],
-  ] as const) {
-    const instance = await startWorkerd({ name: `bench-${id}`, bundlePath: bundle.path, bindings });
-    cleanups.push(() => instance.dispose());
-    origins[id] = instance.origin;
-    serverPids[id] = instance.pid === undefined ? [] : [instance.pid];
-    workerLogs[id] = instance.logs;
-  }
-  for (const [id, file] of [
-    ["grammy-node", "grammy-node.ts"],
-    ["telegraf-node", "telegraf-node.ts"],
-  ] as const) {
-    const peer = await startPeer(file, bindings);
-    cleanups.push(() => peer.close());
-    origins[id] = peer.origin;
-    serverPids[id] = [peer.pid];
-  }
-  for (const id of Object.keys(TARGETS) as TargetId[]) {
-    const response = await fetch(`${origins[id]}/bot/health`);
-    await response.arrayBuffer();
-    if (response.status !== 200) throw new Error(`${id}: /bot/health answered ${response.status}`);
-  }
+  const peerFiles: Partial<Record<TargetId, string>> = { "grammy-node": "grammy-node.ts", "telegraf-node": "telegraf-node.ts" };
+  /** Starts each target with `targetBindings`; `tag` tells apart its log record and workerd name. */
+  const startTargets = async <Id extends TargetId>(ids: readonly Id[], targetBindings: Record<string, string>, tag = "") => {
+    const started = { origins: {} as Record<Id, string>, pids: {} as Record<Id, number[]> };
+    for (const id of ids) {
+      const peerFile = peerFiles[id];
+      if (peerFile !== undefined) {
+        const peer = await startPeer(peerFile, targetBindings);
+        cleanups.push(() => peer.close());
+        started.origins[id] = peer.origin;
+        started.pids[id] = [peer.pid];
+      } else {
+        const instance = await startWorkerd({ name: `bench-${id}${tag}`, bundlePath: bundles[id]!.path, bindings: targetBindings });
+        cleanups.push(() => instance.dispose());
+        started.origins[id] = instance.origin;
+        started.pids[id] = instance.pid === undefined ? [] : [instance.pid];
+        workerLogs[`${id}${tag}`] = instance.logs;
+      }
+      const response = await fetch(`${started.origins[id]}/bot/health`);
+      await response.arrayBuffer();
+      if (response.status !== 200) throw new Error(`${id}: /bot/health answered ${response.status}`);
+    }
+    return started;
+  };
+  const { origins, pids: serverPids } = await startTargets(Object.keys(TARGETS) as TargetId[], bindings);
   progress(`targets up: ${Object.entries(origins).map(([id, origin]) => `${id} ${origin}`).join(", ")}`);
 
   let non2xxTotal = 0;
-  const check = (what: string, load: LoadResult) => {
+  const check = (what: string, load: Pick<LoadResult, "non2xx" | "errors" | "statusCodes">) => {
     const failed = load.non2xx + load.errors;
     non2xxTotal += failed;
     // After Ctrl-C the targets are being stopped under the load: those failures are ours, not theirs.
@@ -255,7 +281,7 @@ async function main(): Promise<number> {
   // 8. Measured rounds, interleaved so that a disturbance on the machine hits every target alike.
   const allRuns: Run[] = [];
   for (let roundNumber = 1; roundNumber <= SETTINGS.rounds; roundNumber++) {
-    for (const scenario of ["start", "text"] as const) {
+    for (const scenario of THROUGHPUT_SCENARIOS) {
       for (const id of Object.keys(TARGETS) as TargetId[]) {
         if (!TARGETS[id].scenarios.includes(scenario)) continue;
         const run = await measure(id, scenario, SETTINGS.connections, roundNumber);
@@ -275,12 +301,33 @@ async function main(): Promise<number> {
     progress(`scaling worker start c=${connections}: ${run.load.updatesPerSecond} updates/s, p99 ${run.load.latencyMs.p99} ms`);
   }
 
-  // 10. A broadcast through the queue (bench/broadcast.ts).
+  // 10. The latency model: its own instances, with the per-user rate limiter on (its Redis call is on the
+  // critical path in production) and a limit the load never reaches; warmed up before the model is on.
+  const latencyTargets = await startTargets(LATENCY_TARGETS, { ...bindings, RATE_LIMIT_PER_MINUTE: "100000" }, " (latency model)");
+  for (const id of LATENCY_TARGETS) {
+    for (const scenario of LATENCY_SCENARIOS) {
+      const warm = await runLoad({ origin: latencyTargets.origins[id], scenario, secret: WEBHOOK_SECRET, connections: LATENCY_CONNECTIONS, amount: USERS });
+      check(`latency model warm-up ${id} ${scenario}`, warm);
+    }
+  }
+  const latency = await measureLatencyModel({
+    services,
+    origins: latencyTargets.origins as Record<LatencyTargetId, string>,
+    secret: WEBHOOK_SECRET,
+    model: SETTINGS.latencyModel,
+    rounds: SETTINGS.latencyRounds,
+    durationSeconds: SETTINGS.latencyDurationSeconds,
+    users: USERS,
+    progress,
+    check,
+  });
+
+  // 11. A broadcast through the queue (bench/broadcast.ts).
   const broadcast = await runBroadcast({ bundlePath: workerBundle.path, services, bindings, storage: STORAGE });
   progress(`broadcast: ${broadcast.messages} messages at ${broadcast.achievedPerSecond}/s (${broadcast.achievedShare} of ${broadcast.rate}/s), ${broadcast.refused429} 429s`);
 
-  // 11. The report.
-  const results: Results & { broadcast: typeof broadcast } = {
+  // 12. The report.
+  const measured: Omit<Results, "targets"> = {
     meta: {
       ...describeRun(busyBefore),
       workerRuntime:
@@ -298,13 +345,16 @@ async function main(): Promise<number> {
         { rawBytes: bundle.rawBytes, gzipBytes: bundle.gzipBytes, wranglerSays: bundle.wranglerSays },
       ]),
     ),
+    bundleAnalysis,
     startup: { checkStartup: checkStartupResult, miniflareColdStart: coldStart },
     scaling,
     allRuns,
     workerLogs,
     non2xxTotal,
-    broadcast,
+    latency_model: { model: SETTINGS.latencyModel, rows: latency.rows },
+    latencyModelDetail: latency.detail,
   };
+  const results: Results & { broadcast: typeof broadcast } = { ...measured, targets: checkTargets(measured), broadcast };
   writeFileSync(join(REPO_ROOT, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);
   const markdown = renderMarkdown(results) + broadcastMarkdown(broadcast);
   writeFileSync(join(REPO_ROOT, "bench/results.md"), markdown);

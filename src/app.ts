@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import { HTTPException } from "hono/http-exception";
 import { ConfigError } from "./config.js";
 import { DependencyError, RETRY_AFTER_SECONDS } from "./lib/errors.js";

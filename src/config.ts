@@ -65,7 +65,7 @@ const variables = {
     "a whole number of messages per second between 1 and 1000 (above 30 needs paid broadcasts)",
   ],
   WEBHOOK_REPLY_METHODS: [
-    v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z,]*$/)), "answerCallbackQuery"),
+    v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z,]*$/)), "sendMessage,editMessageText,answerCallbackQuery"),
     "a comma-separated list of Bot API method names",
   ],
 } as const;
@@ -143,7 +143,7 @@ export function parseWorkerConfig(env: object): WorkerConfig {
     ipAllowlist: readVariable(env, "TELEGRAM_IP_ALLOWLIST") === "on",
     internalApiToken: readVariable(env, "BOT_INTERNAL_API_TOKEN"),
     handlerTimeoutMs: readVariable(env, "WEBHOOK_HANDLER_TIMEOUT_MS"),
-    webhookReplyMethods: new Set(readVariable(env, "WEBHOOK_REPLY_METHODS").split(",").filter(Boolean)),
+    webhookReplyMethods: new Set(readVariable(env, "WEBHOOK_REPLY_METHODS").split(",").filter((name) => name !== "" && name !== "none")),
     failedUpdatesRetentionSeconds: readVariable(env, "FAILED_UPDATES_RETENTION_DAYS") * 24 * 60 * 60,
     sendRate: readVariable(env, "TELEGRAM_SEND_RATE"),
   };

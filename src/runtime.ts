@@ -1,5 +1,5 @@
 import type { Bot } from "grammy";
-import { createBot, createServices } from "./bot/index.js";
+import { createBot, createServices, rateLimiterOf } from "./bot/index.js";
 import type { BotContext, BotServices, SessionData } from "./bot/context.js";
 import { UpstashSessionStorage } from "./bot/session-storage.js";
 import { createDb, type Db } from "./clients/db.js";
@@ -8,7 +8,8 @@ import { parseWorkerConfig, secretsOf, type WorkerConfig } from "./config.js";
 import { withDeadline } from "./lib/deadline.js";
 import { DependencyError } from "./lib/errors.js";
 import { createLogger, type Logger } from "./lib/logger.js";
-import { VisibleEffects } from "./bot/visible-effects.js";
+import type { SlidingWindowRateLimiter } from "./bot/rate-limiter.js";
+import { ResponseReplies } from "./bot/response-replies.js";
 import { createNotifications, type Notifications } from "./notifications/index.js";
 import { FailedUpdateStore } from "./webhook/failed-updates.js";
 import { UpdateLedger } from "./webhook/update-ledger.js";
@@ -22,10 +23,11 @@ export interface Runtime {
   bot: Bot<BotContext>;
   /** The handlers' services (accounts, link tokens), also used by the internal API. */
   services: BotServices;
-  /** Which updates already changed what the user sees; such an update is never redelivered. */
-  visibleEffects: VisibleEffects;
-  /** The bot's session storage, so an update's session can be read in the same round trip as its claim. */
+  /** Replies riding on the webhook response, and which updates already changed what the user sees. */
+  replies: ResponseReplies;
+  /** The bot's session storage and rate limiter, read in the same round trip as an update's claim. */
   sessions: UpstashSessionStorage<SessionData>;
+  rateLimiter: SlidingWindowRateLimiter | undefined;
   ledger: UpdateLedger;
   /** Notifications from the Django backend: their API and the queue consumer. */
   notifications: Notifications;
@@ -41,11 +43,11 @@ function createRuntime(config: WorkerConfig, env: Env): Runtime {
   const logger = createLogger(secretsOf(config));
   const redis = createRedis(config.redis);
   const db = createDb(config.database);
-  const webhookReplyMethods = config.webhookReplyMethods;
-  const visibleEffects = new VisibleEffects(webhookReplyMethods);
+  const replies = new ResponseReplies(config.webhookReplyMethods);
   const sessions = new UpstashSessionStorage<SessionData>(redis);
+  const rateLimiter = rateLimiterOf(config, redis);
   const services = createServices({ db, redis, logger });
-  const bot = createBot({ config, redis, db, logger, webhookReplyMethods, visibleEffects, services, sessionStorage: sessions });
+  const bot = createBot({ config, redis, db, logger, responseReplies: replies, services, sessionStorage: sessions, rateLimiter });
   // A claim outlives the handler deadline, so a slow handler is never run twice at once.
   const ledger = new UpdateLedger(redis, config.handlerTimeoutMs + 30_000, new FailedUpdateStore(redis, config.failedUpdatesRetentionSeconds));
   let initializing: Promise<void> | undefined;
@@ -64,7 +66,7 @@ function createRuntime(config: WorkerConfig, env: Env): Runtime {
     return initializing;
   };
   const notifications = createNotifications({ config, db, api: bot.api, accounts: services.accounts, logger, bindings: env });
-  return { config, logger, redis, db, bot, services, visibleEffects, sessions, ledger, notifications, botReady };
+  return { config, logger, redis, db, bot, services, replies, sessions, rateLimiter, ledger, notifications, botReady };
 }
 
 /**

@@ -6,19 +6,31 @@ import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
 import { percentile, round } from "./stats.js";
 
-/** What an update says: "/start" (a bot_command entity) or a plain text message. */
-export type Scenario = "start" | "text";
+/**
+ * What an update is: "/start" (a bot_command entity), a plain text message, or a button press (a
+ * callback_query with `lang:<language>` on a message the bot sent, answered with answerCallbackQuery and
+ * editMessageText).
+ */
+export type Scenario = "start" | "text" | "button";
+
+/** The language a button press chooses; the load always presses English. */
+export type ButtonLanguage = "uz" | "ru" | "en";
 
 /** How many different users (private chats) the updates come from. */
 export const USERS = 200;
 const FIRST_USER_ID = 700_000_000;
 const LANGUAGES = ["uz", "ru", "en"] as const;
 
-type Sample = { update_id: number; message: Record<string, unknown> & { from: object; chat: object } };
+type Message = Record<string, unknown> & { from: object; chat: object };
+type MessageSample = { update_id: number; message: Message };
+type CallbackSample = { update_id: number; callback_query: Record<string, unknown> & { from: object; message: Message } };
 
-const fixtures: Record<Scenario, Sample> = {
-  start: JSON.parse(readFileSync(new URL("../../test/fixtures/telegram/message_start.json", import.meta.url), "utf8")) as Sample,
-  text: JSON.parse(readFileSync(new URL("../../test/fixtures/telegram/message_text.json", import.meta.url), "utf8")) as Sample,
+const sample = <T>(name: string) =>
+  JSON.parse(readFileSync(new URL(`../../test/fixtures/telegram/${name}.json`, import.meta.url), "utf8")) as T;
+const fixtures = {
+  start: sample<MessageSample>("message_start"),
+  text: sample<MessageSample>("message_text"),
+  button: sample<CallbackSample>("callback_query"),
 };
 
 /** Every update of the whole benchmark gets its own id, so the ledger never sees a duplicate. */
@@ -38,21 +50,38 @@ function userOf(index: number) {
 }
 
 /**
- * A webhook body: the sample update of the scenario (test/fixtures/telegram)
- * with a new update_id and message_id, from user `userIndex` in their private chat. The load uses users
- * 0 … USERS-1; an index past them is a user the load never sends as.
+ * A webhook body: the sample update of the scenario (test/fixtures/telegram) with a new update_id and
+ * message_id (and callback query id), from user `userIndex` in their private chat. The load uses users
+ * 0 … USERS-1; an index past them is a user the load never sends as. A button press is on a message of
+ * its own (so its edit always changes something) and chooses `language`.
  */
-export function makeUpdate(scenario: Scenario, userIndex: number): string {
-  const sample = fixtures[scenario];
+export function makeUpdate(scenario: Scenario, userIndex: number, language: ButtonLanguage = "en"): string {
   const user = userOf(userIndex);
+  const updateId = nextUpdateId++;
+  const chat = { id: user.id, first_name: user.first_name, last_name: user.last_name, username: user.username, type: "private" };
+  const date = Math.floor(Date.now() / 1000);
+  if (scenario === "button") {
+    const query = fixtures.button.callback_query;
+    return JSON.stringify({
+      update_id: updateId,
+      callback_query: {
+        ...query,
+        id: `bench-${updateId}`,
+        from: { ...query.from, ...user, is_bot: false },
+        message: { ...query.message, message_id: nextMessageId++, chat: { ...query.message.chat, ...chat }, date },
+        data: `lang:${language}`,
+      },
+    });
+  }
+  const message = fixtures[scenario].message;
   return JSON.stringify({
-    update_id: nextUpdateId++,
+    update_id: updateId,
     message: {
-      ...sample.message,
+      ...message,
       message_id: nextMessageId++,
-      from: { ...sample.message.from, ...user, is_bot: false },
-      chat: { ...sample.message.chat, id: user.id, first_name: user.first_name, last_name: user.last_name, username: user.username, type: "private" },
-      date: Math.floor(Date.now() / 1000),
+      from: { ...message.from, ...user, is_bot: false },
+      chat: { ...message.chat, ...chat },
+      date,
     },
   });
 }
@@ -67,6 +96,8 @@ export interface LoadOptions {
   /** Seconds to run; or `amount` requests, whichever is given (amount wins). */
   durationSeconds?: number;
   amount?: number;
+  /** When given, every response's latency (ms) is also pushed here, e.g. to pool several runs. */
+  latencies?: number[];
 }
 
 /** What one load run measured. */
@@ -126,6 +157,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   );
   instance.on("response", (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
     latencies.push(responseTime);
+    options.latencies?.push(responseTime);
     lastResponseAt = performance.now();
   });
   const result = await done;

@@ -1,10 +1,16 @@
 /** bench/results.md from the results: the tables, then what they rest on. */
+import { formatLatencyModel } from "../../scripts/lib/latency-model.js";
 import { TARGETS, type Results, type Run } from "./model.js";
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 const ms = (value: number) => (value < 10 ? value.toFixed(2) : value.toFixed(1));
 const times = (ratio: number) => `${ratio.toFixed(2)}×`;
-const SCENARIO_NAMES: Record<string, string> = { start: "/start", text: "plain text", "start (first contact)": "/start, first contact" };
+const SCENARIO_NAMES: Record<string, string> = {
+  start: "/start",
+  text: "plain text",
+  button: "button press",
+  "start (first contact)": "/start, first contact",
+};
 const scenarioName = (scenario: string) => SCENARIO_NAMES[scenario] ?? scenario;
 
 function table(header: string[], rows: (string | number)[][]): string {
@@ -46,6 +52,16 @@ export function renderMarkdown(results: Results): string {
       "not `wrangler dev`), built by `wrangler deploy --dry-run --outdir`. Everything — load generator, servers, gateways, " +
       "Redis, PostgreSQL — shares this machine's cores, so the numbers compare the targets with each other; they are not " +
       "production capacity. How to read them: bench/README.md.",
+  );
+  out.push("");
+
+  out.push("## Targets (issue 13)");
+  out.push("");
+  out.push(
+    table(
+      ["target", "measured", "met", "missed by", "why (from the measurements)"],
+      results.targets.map((check) => [check.target, check.measured, check.met ? "**yes**" : "no", check.missedBy ?? "", check.why ?? ""]),
+    ),
   );
   out.push("");
 
@@ -95,6 +111,8 @@ export function renderMarkdown(results: Results): string {
   );
   out.push("");
 
+  out.push(...latencySection(results));
+
   out.push(`## Cost per update — subrequests counted at the services during ${settings.warmupAmount} updates`);
   out.push("");
   out.push(
@@ -134,6 +152,7 @@ export function renderMarkdown(results: Results): string {
     ),
   );
   out.push("");
+  out.push(...bundleParts(results));
   const check = results.startup.checkStartup;
   const cold = results.startup.miniflareColdStart;
   if ("error" in check) {
@@ -198,4 +217,75 @@ export function renderMarkdown(results: Results): string {
   );
   out.push("");
   return `${out.join("\n")}\n`;
+}
+
+/** The latency table and the counting pass behind its critical-path columns. */
+function latencySection(results: Results): string[] {
+  const { model, rows } = results.latency_model;
+  const detail = results.latencyModelDetail;
+  const { settings } = results;
+  const counted = (target: string, scenario: string) => detail.counted.find((entry) => entry.target === target && entry.scenario === scenario);
+  const out: string[] = [];
+  out.push(
+    `## With a production latency model — ${detail.connections} connections, ${settings.latencyRounds} interleaved rounds × ${settings.latencyDurationSeconds} s, latencies pooled`,
+  );
+  out.push("");
+  out.push(
+    `Model: ${formatLatencyModel(model)} ms added before each answer of the Upstash gateway, the Neon gateway and the Bot API double ` +
+      "(where the figures come from: bench/README.md). " +
+      detail.note,
+  );
+  out.push("");
+  out.push(
+    table(
+      ["target", "scenario", "p50 ms", "p99 ms", "sequential Redis", "sequential Neon", "sequential Bot API", "after the response (Redis / Neon / Bot API)", "reply on the webhook response", "p50 per round"],
+      rows.map((row) => {
+        const path = counted(row.target, row.scenario);
+        return [
+          TARGETS[row.target].label,
+          scenarioName(row.scenario),
+          ms(row.p50_ms),
+          ms(row.p99_ms),
+          row.critical_path.redis,
+          row.critical_path.neon,
+          row.critical_path.telegram,
+          path === undefined ? "—" : `${path.perService.redis.afterResponse} / ${path.perService.neon.afterResponse} / ${path.perService.telegram.afterResponse}`,
+          path === undefined ? "—" : `${path.webhookReplies} of ${path.updates}`,
+          detail.rounds
+            .filter((run) => run.target === row.target && run.scenario === row.scenario)
+            .map((run) => ms(run.load.latencyMs.p50))
+            .join(" / "),
+        ];
+      }),
+    ),
+  );
+  out.push("");
+  const extra = detail.counted.filter((entry) => !rows.some((row) => row.target === entry.target && row.scenario === entry.scenario));
+  for (const entry of extra) {
+    out.push(
+      `- ${TARGETS[entry.target].label}, ${entry.scenario}: sequential Redis ${entry.perService.redis.sequential}, Neon ${entry.perService.neon.sequential}, ` +
+        `Bot API ${entry.perService.telegram.sequential} (per update: ${entry.sequentialByUpdate.redis.join(", ")} Redis).`,
+    );
+  }
+  out.push(
+    "- *Sequential* = per update, the longest chain of calls to that service each sent after the previous one was answered, before the webhook " +
+      "response (calls in flight together count once, a pipeline is one call), mean of a sequential pass of " +
+      `${detail.counted[0]?.updates ?? 0} updates per row at 1 connection; *after the response* = calls answered after it (e.g. in \`waitUntil\`), not on the critical path. How: bench/README.md.`,
+  );
+  out.push("");
+  return out;
+}
+
+/** What the Worker's bundle is made of, per package. */
+function bundleParts(results: Results): string[] {
+  const analysis = results.bundleAnalysis;
+  if ("error" in analysis) return [`- Bundle analysis failed: ${analysis.error}`, ""];
+  return [
+    table(
+      ["our Worker's bundle, by package (esbuild metafiles)", "minified (as deployed)", "unminified", "gzip it costs, unminified (bundle gzip − gzip without it)"],
+      analysis.parts.map((part) => [part.name, kib(part.minifiedRawBytes), kib(part.rawBytes), kib(part.gzipSavedBytes)]),
+    ),
+    "",
+    `- The bundle is minified as deployed (\`minify = true\` in wrangler.toml); unminified it would be ${kib(analysis.unminified.rawBytes)}, gzip ${kib(analysis.unminified.gzipBytes)}.`,
+  ];
 }

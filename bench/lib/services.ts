@@ -4,6 +4,8 @@
  * of its own — and their counters, which say how many subrequests the targets made.
  */
 import { fileURLToPath } from "node:url";
+import type { LatencyModel } from "../../scripts/lib/latency-model.js";
+import type { TimedRequest } from "../../scripts/local/request-timing.js";
 import { startChild, type Child } from "./child.js";
 import type { ServiceChildOptions } from "./services-child.js";
 
@@ -27,7 +29,20 @@ export interface Services {
   resetCounters(): Promise<void>;
   /** Reads every counter. */
   counters(): Promise<Counters>;
+  /** Sets the added latency of each service (`RequestTiming`), from the next request on. */
+  setLatency(model: LatencyModel): Promise<void>;
+  /** Starts recording each request's arrival and answer afresh, at every service. */
+  startTimelines(): Promise<void>;
+  /** What was recorded since `startTimelines`, per service; recording stops. */
+  takeTimelines(): Promise<Timelines>;
   close(): Promise<void>;
+}
+
+/** Each service's requests (arrival, answer) on the machine's shared clock. */
+export interface Timelines {
+  redis: TimedRequest[];
+  neon: TimedRequest[];
+  telegram: TimedRequest[];
 }
 
 /** Requests the services received, by kind. */
@@ -89,6 +104,12 @@ export async function startServices(storage: BenchStorage): Promise<Services> {
   const redisUrl = vars.UPSTASH_REDIS_REST_URL!;
   const neonOrigin = new URL(vars.NEON_HTTP_ENDPOINT!).origin;
   const botApiUrl = vars.TELEGRAM_API_ROOT!;
+  // Each service and the token its controls want.
+  const controls = [
+    [redisUrl, storage.upstashToken],
+    [neonOrigin, undefined],
+    [botApiUrl, undefined],
+  ] as const;
   return {
     vars,
     pids: { redisGateway: redis.pid, neonGateway: neon.pid, botApiDouble: botApi.pid },
@@ -121,6 +142,23 @@ export async function startServices(storage: BenchStorage): Promise<Services> {
         botApiMethods,
         replies,
       };
+    },
+    async setLatency(model) {
+      const ms = [model.upstash, model.neon, model.telegram];
+      await Promise.all(controls.map(([origin, token], index) => send("POST", `${origin}/__control/latency?ms=${ms[index]}`, token)));
+    },
+    async startTimelines() {
+      await Promise.all(controls.map(([origin, token]) => send("POST", `${origin}/__control/timeline`, token)));
+    },
+    async takeTimelines() {
+      const [redis, neon, telegram] = await Promise.all(
+        controls.map(async ([origin, token]) => {
+          const { requests } = await getJson<{ requests: TimedRequest[] }>(`${origin}/__control/timeline`, token);
+          await send("DELETE", `${origin}/__control/timeline`, token);
+          return requests;
+        }),
+      );
+      return { redis: redis!, neon: neon!, telegram: telegram! };
     },
     close: async () => {
       await Promise.all(started.map((child) => child.stop()));

@@ -95,8 +95,9 @@ export interface CheckStartupResult {
 }
 
 /**
- * `wrangler deploy --dry-run --outfile` (the upload form) once, then `wrangler check startup --worker` on it
- * `times` times; each run writes a CPU profile, which is read here.
+ * `wrangler deploy --dry-run --outfile` (the upload form) once, then `wrangler check startup --worker` on
+ * it `times` times; each run writes a CPU profile, which is read here. Time per package needs the module
+ * marks of an unminified bundle; a minified one (as deployed) gives the total only.
  */
 export async function checkStartup(outDir: string, outdirBundlePath: string, times: number): Promise<CheckStartupResult> {
   const uploadForm = `${outDir}/worker.upload-form`;

@@ -20,7 +20,6 @@ const bot = createBot({
   redis: createRedis(config.redis),
   db: createDb(config.database),
   logger: createLogger(secretsOf(config)),
-  webhookReplyMethods: config.webhookReplyMethods,
 });
 await bot.init();
 await servePeer("grammy-node", webhookCallback(bot, "http", { secretToken: config.webhookSecret }));

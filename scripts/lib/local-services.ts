@@ -3,6 +3,7 @@ import { startBotApiDouble } from "../local/bot-api-double.js";
 import { startNeonGateway } from "../local/neon-gateway.js";
 import { startRedisGateway } from "../local/redis-gateway.js";
 import { migrate } from "../migrate-db.js";
+import { NO_LATENCY, type LatencyModel } from "./latency-model.js";
 
 /** The bot identity the local Bot API double answers `getMe` with. */
 export const LOCAL_BOT_INFO = JSON.parse(
@@ -21,6 +22,8 @@ export interface LocalServiceOptions {
   botToken: string;
   /** Ports of the Upstash gateway, the Neon gateway and the Bot API double; 0 picks free ones. */
   ports: { redis: number; neon: number; botApi: number };
+  /** Added per-request latency of each, ms (a production-like model); default none. */
+  latency?: LatencyModel;
 }
 
 export const LOCAL_DEFAULTS: LocalServiceOptions = {
@@ -58,29 +61,41 @@ export async function startLocalServices(
   const vars: Record<string, string> = {};
   const started: string[] = [];
   const closers: (() => Promise<void>)[] = [];
+  const latency = options.latency ?? NO_LATENCY;
+  const slower = (ms: number) => (ms > 0 ? `, +${ms} ms per request` : "");
 
   if (!env.UPSTASH_REDIS_REST_URL) {
-    const gateway = await startRedisGateway({ token: options.upstashToken, redisUrl: options.redisUrl, port: options.ports.redis });
+    const gateway = await startRedisGateway({
+      token: options.upstashToken,
+      redisUrl: options.redisUrl,
+      port: options.ports.redis,
+      latencyMs: latency.upstash,
+    });
     closers.push(gateway.close);
     Object.assign(vars, { UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: options.upstashToken });
-    started.push(`Upstash gateway ${gateway.url} → ${options.redisUrl}`);
+    started.push(`Upstash gateway ${gateway.url} → ${options.redisUrl}${slower(latency.upstash)}`);
   }
   if (!env.DATABASE_URL) {
     await migrate(options.postgresUrl);
-    const gateway = await startNeonGateway({ postgresUrl: options.postgresUrl, port: options.ports.neon });
+    const gateway = await startNeonGateway({ postgresUrl: options.postgresUrl, port: options.ports.neon, latencyMs: latency.neon });
     closers.push(gateway.close);
     Object.assign(vars, { DATABASE_URL: options.postgresUrl, NEON_HTTP_ENDPOINT: gateway.httpEndpoint });
-    started.push(`Neon gateway ${gateway.httpEndpoint} → ${options.postgresUrl}`);
+    started.push(`Neon gateway ${gateway.httpEndpoint} → ${options.postgresUrl}${slower(latency.neon)}`);
   }
   if (!env.TELEGRAM_BOT_TOKEN) {
-    const double = await startBotApiDouble({ tokens: [options.botToken], botInfo: LOCAL_BOT_INFO, port: options.ports.botApi });
+    const double = await startBotApiDouble({
+      tokens: [options.botToken],
+      botInfo: LOCAL_BOT_INFO,
+      port: options.ports.botApi,
+      latencyMs: latency.telegram,
+    });
     closers.push(double.close);
     Object.assign(vars, {
       TELEGRAM_BOT_TOKEN: options.botToken,
       TELEGRAM_API_ROOT: double.url,
       TELEGRAM_BOT_INFO: JSON.stringify(LOCAL_BOT_INFO),
     });
-    started.push(`Bot API double ${double.url}`);
+    started.push(`Bot API double ${double.url}${slower(latency.telegram)}`);
   }
   for (const [name, value] of Object.entries(LOCAL_SECRETS)) if (!env[name]) vars[name] = value;
 

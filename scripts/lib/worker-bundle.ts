@@ -51,15 +51,26 @@ export interface WorkerBundle {
   wranglerSays: string | undefined;
 }
 
+/** How else a bundle may be built than exactly as deployed. */
+export interface BundleOptions {
+  /** `--minify=false`: the bundle unminified (wrangler.toml minifies), to see its modules. */
+  unminified?: boolean;
+  /** Also write esbuild's metafile (inputs, outputs, bytes per module) to this path (`--metafile`). */
+  metafile?: string;
+  /** Build from this entry module instead of the config's `main`. */
+  entry?: string;
+}
+
 /**
  * `wrangler deploy --dry-run --outdir <outDir>` for a wrangler config (default: the bot's own, built
- * exactly as deployed; another config is built with the bot's compatibility date), optionally from
- * another entry module than the config's `main`.
+ * exactly as deployed; another config is built with the bot's compatibility date).
  */
-export async function buildWorkerBundle(outDir: string, config?: string, entry?: string): Promise<WorkerBundle> {
+export async function buildWorkerBundle(outDir: string, config?: string, options: BundleOptions = {}): Promise<WorkerBundle> {
   const args = ["deploy", "--dry-run", "--outdir", outDir];
   if (config !== undefined) args.push("--config", config, "--compatibility-date", compatibilityDate());
-  if (entry !== undefined) args.push(entry);
+  if (options.unminified) args.push("--minify=false");
+  if (options.metafile !== undefined) args.push("--metafile", options.metafile);
+  if (options.entry !== undefined) args.push(options.entry);
   const output = await runWrangler(args);
   const file = readdirSync(outDir).find((name) => name.endsWith(".js"));
   if (file === undefined) throw new Error(`no .js bundle in ${outDir}`);

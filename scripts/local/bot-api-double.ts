@@ -8,15 +8,18 @@
  * Every token it accepts is the same bot, sharing one state.
  *
  * `npm run local:services` starts it. Tests that cannot call the exported API (the Worker runs
- * inside workerd) steer it through the `/__control/...` HTTP endpoints.
+ * inside workerd) steer it through the `/__control/...` HTTP endpoints. Bot API calls can be given an
+ * added latency, and their arrival and answer times recorded (request-timing.ts).
  */
 import { createServer } from "node:http";
 import { ApiError } from "./bot-api-double/api-error.js";
 import { botApiEndpoint } from "./bot-api-double/bot-api.js";
 import { controlEndpoint, controlsOf, type BotApiDoubleControls } from "./bot-api-double/control.js";
 import { sendError } from "./bot-api-double/http.js";
+import { sendJson } from "./http.js";
 import { BotState } from "./bot-api-double/state.js";
 import { listen, type ListenOptions } from "./listen.js";
+import { RequestTiming } from "./request-timing.js";
 
 export type { BotApiDoubleControls } from "./bot-api-double/control.js";
 export type { BotApiFault } from "./bot-api-double/faults.js";
@@ -28,6 +31,8 @@ export interface BotApiDoubleOptions extends ListenOptions {
   tokens: string[];
   /** What `getMe` returns; the `from` of sent messages is derived from it. */
   botInfo: Record<string, unknown>;
+  /** Added before each Bot API call is answered, as a round trip to Telegram would be; default 0. */
+  latencyMs?: number;
 }
 
 /** A running double: its address, its test controls and `close`. */
@@ -46,17 +51,24 @@ export interface BotApiDouble extends BotApiDoubleControls {
 export async function startBotApiDouble(options: BotApiDoubleOptions): Promise<BotApiDouble> {
   const state = new BotState();
   const controls = controlsOf(state);
-  const control = controlEndpoint(state, controls);
   const botApi = botApiEndpoint(state, new Set(options.tokens), options.botInfo);
+  const control = controlEndpoint(state, controls, botApi);
+  const timing = new RequestTiming(options.latencyMs);
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://bot-api-double.local");
-    const handled = url.pathname.startsWith("/__control/") ? control(req, res, url) : botApi(req, res, url);
-    handled.catch((error: unknown) => {
-      // A bug in the double, not a Telegram answer: say so loudly.
-      console.error(JSON.stringify({ msg: "bot api double failed", path: url.pathname, error: String(error) }));
-      if (!res.headersSent) sendError(res, new ApiError(500, "Internal Server Error"));
-    });
+    const handle = (handled: Promise<void>) =>
+      handled.catch((error: unknown) => {
+        // A bug in the double, not a Telegram answer: say so loudly.
+        console.error(JSON.stringify({ msg: "bot api double failed", path: url.pathname, error: String(error) }));
+        if (!res.headersSent) sendError(res, new ApiError(500, "Internal Server Error"));
+      });
+    // Recorded by method only: the path holds the token.
+    const method = url.pathname.slice(url.pathname.lastIndexOf("/") + 1);
+    if (!url.pathname.startsWith("/__control/")) return timing.serve(res, method, () => void handle(botApi.serve(req, res, url)));
+    const timingAnswer = timing.control(`${req.method ?? "GET"} ${url.pathname.replace(/\/+$/, "")}`, url);
+    if (timingAnswer !== undefined) return sendJson(res, timingAnswer.status, timingAnswer.body);
+    void handle(control(req, res, url));
   });
 
   const { port, origin } = await listen(server, options);

@@ -12,7 +12,11 @@
  *   unanswered, as if Neon were slow; `POST /__control/edge/<code>` answers `/sql` as Cloudflare's edge does
  *   when it cannot reach Neon (`edge/1016`: DNS, `edge/525`: TLS, ...); `POST /__control/up` undoes any;
  * - `GET /__control/stats`: `{"requests": n, "connections": n}`, the `/sql` requests and WebSocket upgrades
- *   received (counted even while down); `POST /__control/stats/reset` zeroes them.
+ *   received (counted even while down); `POST /__control/stats/reset` zeroes them;
+ * - the added latency and request timeline of request-timing.ts: the latency is waited out before each
+ *   `/sql` request is handled, before a WebSocket upgrade is answered, and before each message a client
+ *   sends through a tunnel reaches Postgres (in order), so every exchange costs one round trip. The
+ *   timeline records `/sql` requests only.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { connect as netConnect, type Socket } from "node:net";
@@ -24,10 +28,13 @@ import { gatewayControl } from "./gateway-control.js";
 import { header, readBody, RequestError, sendJson } from "./http.js";
 import { isJsonObject } from "./json-object.js";
 import { listen, stopListening, type ListenOptions } from "./listen.js";
+import { RequestTiming } from "./request-timing.js";
 
 export interface NeonGatewayOptions extends ListenOptions {
   /** The PostgreSQL the gateway serves; default "postgres://postgres@127.0.0.1:5432/test". Only its host:port may be reached. */
   postgresUrl?: string;
+  /** Added before each request or tunnelled message is answered, as a round trip to Neon would be; default 0. */
+  latencyMs?: number;
 }
 
 export interface NeonGateway {
@@ -95,6 +102,7 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
   const tunnels = new Set<WebSocket>();
   const stats = { requests: 0, connections: 0 };
   const outage = new FaultSwitch();
+  const timing = new RequestTiming(options.latencyMs);
 
   const servesAddress = (host: string, port: number): boolean =>
     port === targetPort && sameHost(stripBrackets(host), targetHost);
@@ -179,18 +187,19 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
   }
 
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://gateway").pathname;
-    if (path.startsWith("/__control/")) return handleControl(req, res, path);
+    const url = new URL(req.url ?? "/", "http://gateway");
+    const path = url.pathname;
+    if (path.startsWith("/__control/")) return handleControl(req, res, url);
     if (path === "/sql") stats.requests++;
     if (outage.intercept(req, res)) return;
     if (path !== "/sql") return sendJson(res, 404, { message: `no route for ${path}` });
-    handleSql(req, res).catch((error: unknown) => sendError(res, error));
+    timing.serve(res, path, () => handleSql(req, res).catch((error: unknown) => sendError(res, error)));
   });
 
-  function handleControl(req: IncomingMessage, res: ServerResponse, path: string): void {
-    const route = `${req.method} ${path}`;
-    const answer = gatewayControl(route, stats, outage);
-    sendJson(res, answer ? 200 : 404, answer ?? { message: `no route for ${route}` });
+  function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const route = `${req.method} ${url.pathname}`;
+    const answer = gatewayControl(route, url, { stats, outage, timing });
+    sendJson(res, answer?.status ?? 404, answer?.body ?? { message: `no route for ${route}` });
   }
 
   const wss = new WebSocketServer({ noServer: true });
@@ -208,7 +217,7 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
         return rejectUpgrade(socket, 403, `address ${address} is not served by this gateway`);
       }
     }
-    wss.handleUpgrade(req, socket, head, (ws) => tunnel(ws));
+    timing.delay(() => wss.handleUpgrade(req, socket, head, (ws) => tunnel(ws)));
   });
 
   function tunnel(ws: WebSocket): void {
@@ -216,8 +225,23 @@ export async function startNeonGateway(options: NeonGatewayOptions = {}): Promis
     const tcp: Socket = netConnect({ host: targetHost, port: targetPort });
     tcp.setNoDelay(true);
 
+    // Each message waits out the latency from its own arrival; the chain keeps them in order.
+    let forwarded = Promise.resolve();
+    let waiting = 0;
     ws.on("message", (data: RawData) => {
-      if (!tcp.write(toBuffer(data))) ws.pause();
+      const chunk = toBuffer(data);
+      const forward = () => {
+        if (tcp.writable && !tcp.write(chunk)) ws.pause();
+      };
+      if (timing.latencyMs === 0 && waiting === 0) return forward();
+      const due = Date.now() + timing.latencyMs;
+      waiting++;
+      forwarded = forwarded
+        .then(() => new Promise<void>((resolve) => setTimeout(resolve, due - Date.now())))
+        .then(() => {
+          waiting--;
+          forward();
+        });
     });
     tcp.on("drain", () => ws.resume());
     tcp.on("data", (chunk: Buffer) => {

@@ -17,7 +17,7 @@
  * Test controls (same token): `POST /__control/down` (sockets destroyed) | `/__control/hang` (requests held
  * unanswered) | `/__control/edge/<code>` (answered as Cloudflare's edge does when it cannot reach Upstash:
  * `edge/1016` DNS, `edge/525` TLS, ...) | `/__control/up`, `GET /__control/stats`,
- * `POST /__control/stats/reset`.
+ * `POST /__control/stats/reset`, and the added latency and request timeline of request-timing.ts.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -26,12 +26,15 @@ import { FaultSwitch } from "./fault-switch.js";
 import { gatewayControl } from "./gateway-control.js";
 import { header, readBody, RequestError, sendJson } from "./http.js";
 import { listen, stopListening, type ListenOptions } from "./listen.js";
+import { RequestTiming } from "./request-timing.js";
 
 export interface RedisGatewayOptions extends ListenOptions {
   /** Bearer token clients must send. */
   token: string;
   /** Redis to serve; default "redis://127.0.0.1:6379" (a db index in the path selects the database). */
   redisUrl?: string;
+  /** Added before each request is answered, as a round trip to Upstash would be; default 0. */
+  latencyMs?: number;
 }
 
 export interface RedisGateway {
@@ -119,6 +122,7 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
 
   const stats = { requests: 0, commands: 0 };
   const outage = new FaultSwitch();
+  const timing = new RequestTiming(options.latencyMs);
   /** sha1 of a script as the client sent it → sha1 of the script Redis actually cached. */
   const rewrittenShas = new Map<string, string>();
 
@@ -241,14 +245,14 @@ export async function startRedisGateway(options: RedisGatewayOptions): Promise<R
     if (url.pathname.startsWith("/__control/")) return handleControl(req, res, url);
     stats.requests++;
     if (outage.intercept(req, res)) return;
-    handle(req, res, url).catch((error: unknown) => sendError(res, error));
+    timing.serve(res, url.pathname, () => handle(req, res, url).catch((error: unknown) => sendError(res, error)));
   });
 
   function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): void {
     if (!authorized(req, url)) return sendJson(res, 401, { error: UNAUTHORIZED });
     const route = `${req.method} ${url.pathname}`;
-    const answer = gatewayControl(route, stats, outage);
-    sendJson(res, answer ? 200 : 404, answer ?? { error: `no route for ${route}` });
+    const answer = gatewayControl(route, url, { stats, outage, timing });
+    sendJson(res, answer?.status ?? 404, answer?.body ?? { error: `no route for ${route}` });
   }
 
   const { port, origin } = await listen(server, options);

@@ -1,4 +1,6 @@
+import { Option } from "commander";
 import { createProgram, runProgram } from "../lib/cli.js";
+import { NO_LATENCY, parseLatencyModel, type LatencyModel } from "../lib/latency-model.js";
 import { LOCAL_DEFAULTS, startLocalServices } from "../lib/local-services.js";
 
 const program = createProgram(
@@ -12,6 +14,14 @@ const program = createProgram(
   .option("--postgres-url <url>", "real PostgreSQL behind the Neon gateway (migrated on start)", LOCAL_DEFAULTS.postgresUrl)
   .option("--upstash-token <token>", "token the Upstash gateway accepts", LOCAL_DEFAULTS.upstashToken)
   .option("--bot-token <token>", "token the Bot API double accepts", LOCAL_DEFAULTS.botToken)
+  .addOption(
+    new Option(
+      "--latency <model>",
+      'added latency per request in ms, like production\'s round trips: "upstash=5,neon=20,telegram=50" (any of them), "production" (that model) or "none"',
+    )
+      .argParser(parseLatencyModel)
+      .default(NO_LATENCY, "none"),
+  )
   .option("--json", "print the variables as one JSON line (for tools) instead of .dev.vars lines")
   .action(
     async (options: {
@@ -22,6 +32,7 @@ const program = createProgram(
       postgresUrl: string;
       upstashToken: string;
       botToken: string;
+      latency: LatencyModel;
       json?: boolean;
     }) => {
       const local = await startLocalServices(
@@ -32,6 +43,7 @@ const program = createProgram(
           upstashToken: options.upstashToken,
           botToken: options.botToken,
           ports: { redis: Number(options.redisPort), neon: Number(options.neonPort), botApi: Number(options.botApiPort) },
+          latency: options.latency,
         },
       );
       if (options.json) {

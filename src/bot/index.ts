@@ -15,9 +15,10 @@ import { language } from "./features/language.js";
 import { membership } from "./features/membership.js";
 import { rateLimit } from "./features/rate-limit.js";
 import { start } from "./features/start.js";
+import { SlidingWindowRateLimiter } from "./rate-limiter.js";
+import type { ResponseReplies } from "./response-replies.js";
 import { UpstashSessionStorage } from "./session-storage.js";
 import { unchangedEditSucceeds } from "./unchanged-edit.js";
-import type { VisibleEffects } from "./visible-effects.js";
 
 /** Options of `createBot`. */
 export interface CreateBotOptions {
@@ -25,14 +26,19 @@ export interface CreateBotOptions {
   redis: Redis;
   db: Db;
   logger: Logger;
-  /** Bot API methods that may ride on the webhook response instead of a request of their own; none by default. */
-  webhookReplyMethods?: ReadonlySet<string>;
-  /** Records updates whose Bot API calls took effect (the Worker's failure policy reads it). */
-  visibleEffects?: VisibleEffects;
+  /** Replies on the webhook response, and the record of calls that took effect (the Worker's); none by default. */
+  responseReplies?: ResponseReplies;
   /** The handlers' services; by default built from `db`, `redis` and `logger`. */
   services?: BotServices;
   /** Where sessions live; by default a new `UpstashSessionStorage` over `redis`. */
   sessionStorage?: UpstashSessionStorage<SessionData>;
+  /** The per-user rate limit; by default one over `redis` at `config.rateLimitPerMinute` (0: none). */
+  rateLimiter?: SlidingWindowRateLimiter;
+}
+
+/** The rate limiter of `config.rateLimitPerMinute`, or undefined when the limit is off. */
+export function rateLimiterOf(config: BotConfig, redis: Redis): SlidingWindowRateLimiter | undefined {
+  return config.rateLimitPerMinute > 0 ? new SlidingWindowRateLimiter(redis, config.rateLimitPerMinute) : undefined;
 }
 
 /** The session key of an update: its chat (grammY's default, named so the Worker can preload it). */
@@ -79,7 +85,7 @@ export function botFeatures(options: CreateBotOptions): BotFeature[] {
         })(ctx, next),
     },
     { name: "i18n", middleware: i18n },
-    { name: "rate-limit", middleware: rateLimit(options.redis, options.config.rateLimitPerMinute) },
+    { name: "rate-limit", middleware: rateLimit(options.rateLimiter ?? rateLimiterOf(options.config, options.redis)) },
     { name: "start", middleware: start },
     { name: "help", middleware: help },
     { name: "account", middleware: account },
@@ -96,13 +102,12 @@ export function botFeatures(options: CreateBotOptions): BotFeature[] {
  * await bot.init();
  */
 export function createBot(options: CreateBotOptions): Bot<BotContext> {
-  const replyMethods = options.webhookReplyMethods ?? new Set<string>();
   const bot = new Bot<BotContext>(options.config.botToken, {
     botInfo: options.config.botInfo,
-    client: { apiRoot: options.config.apiRoot, canUseWebhookReply: (method) => replyMethods.has(method) },
+    client: { apiRoot: options.config.apiRoot },
   });
   bot.api.config.use(unchangedEditSucceeds);
-  if (options.visibleEffects) bot.use(options.visibleEffects.middleware);
+  if (options.responseReplies) bot.use(options.responseReplies.middleware);
   for (const feature of botFeatures(options)) bot.use(feature.middleware);
   return bot;
 }

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import { errors } from "@upstash/redis/cloudflare";
 import { DeadlineExceededError, withDeadline } from "../lib/deadline.js";
 import type { Runtime } from "../runtime.js";

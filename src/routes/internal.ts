@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono } from "hono/tiny";
 import * as v from "valibot";
 import { NOTIFICATION_ID } from "../notifications/messages.js";
 import { notifyChats, notifyOnce } from "../notifications/direct.js";

@@ -1,4 +1,5 @@
-import { Hono, type Context } from "hono";
+import { Hono } from "hono/tiny";
+import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { ipRestriction } from "hono/ip-restriction";
@@ -101,8 +102,9 @@ webhook.post("/webhook", withRuntime, sourceGuard, secretGuard, sizeGuard, async
   const outcome = await processUpdate(
     {
       bot: runtime.bot,
-      visibleEffects: runtime.visibleEffects,
+      replies: runtime.replies,
       sessions: runtime.sessions,
+      rateLimiter: runtime.rateLimiter,
       ledger: runtime.ledger,
       logger: runtime.logger,
       botReady: runtime.botReady,

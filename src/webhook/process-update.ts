@@ -1,15 +1,18 @@
 import { BotError, Context, type Bot } from "grammy";
 import type { Update } from "grammy/types";
 import type { BotContext, SessionData } from "../bot/context.js";
+import { isUnaddressedGroupMessage } from "../bot/features/group-filter.js";
+import { rateLimitedUserOf } from "../bot/features/rate-limit.js";
 import { sessionKeyOf } from "../bot/index.js";
+import type { SlidingWindowRateLimiter } from "../bot/rate-limiter.js";
+import type { ResponseReplies } from "../bot/response-replies.js";
 import type { UpstashSessionStorage } from "../bot/session-storage.js";
-import type { VisibleEffects } from "../bot/visible-effects.js";
 import { isRetryableTelegramError } from "../clients/telegram-errors.js";
 import { DeadlineExceededError, withDeadline } from "../lib/deadline.js";
 import { DependencyError } from "../lib/errors.js";
 import { errorFields, type Logger } from "../lib/logger.js";
 import { failedUpdateRecord } from "./failed-updates.js";
-import type { UpdateClaim, UpdateLedger } from "./update-ledger.js";
+import type { ClaimReads, UpdateClaim, UpdateLedger } from "./update-ledger.js";
 
 /** What became of one delivery of an update. */
 export type Outcome =
@@ -32,10 +35,12 @@ export type Outcome =
 /** What `processUpdate` needs. */
 export interface UpdateProcessor {
   bot: Bot<BotContext>;
-  /** The bot's record of updates that already changed what the user sees. */
-  visibleEffects: VisibleEffects;
+  /** The bot's replies on the response, and its record of updates that already changed what the user sees. */
+  replies: ResponseReplies;
   /** The bot's session storage: the update's session is read in the same round trip as its claim. */
   sessions: UpstashSessionStorage<SessionData>;
+  /** The bot's rate limiter, checked in the same round trip as the claim; undefined when the limit is off. */
+  rateLimiter: SlidingWindowRateLimiter | undefined;
   ledger: UpdateLedger;
   logger: Logger;
   botReady(): Promise<void>;
@@ -60,18 +65,33 @@ function dependencyOf(error: unknown): string {
 }
 
 /**
- * Runs the bot on one update exactly once across Telegram's redeliveries: claim it, handle it within
- * the deadline, then record the result so a redelivery is answered without running anything.
+ * What the handlers will read of Redis before anything else, so the claim's round trip brings it: the
+ * chat's session and the sender's rate limit. An unaddressed group message stops before both.
+ */
+function readsOf(processor: UpdateProcessor, update: Update): ClaimReads {
+  const { bot, sessions, rateLimiter } = processor;
+  const ctx = new Context(update, bot.api, bot.botInfo);
+  if (isUnaddressedGroupMessage(ctx)) return {};
+  const sessionKey = sessionKeyOf(ctx);
+  const userId = rateLimitedUserOf(ctx);
+  return {
+    ...(sessionKey === undefined ? {} : { session: sessions.readOf(sessionKey) }),
+    ...(userId === undefined || rateLimiter === undefined ? {} : { rateLimit: rateLimiter.checkOf(userId) }),
+  };
+}
+
+/**
+ * Runs the bot on one update exactly once across Telegram's redeliveries: claim it (one Redis round trip
+ * that also reads the session and checks the rate limit), handle it within the deadline, answer, and
+ * record it as done after the answer, so a redelivery is answered without running anything.
  */
 export async function processUpdate(processor: UpdateProcessor, update: Update): Promise<Outcome> {
-  const { bot, ledger, logger, sessions, timeoutMs } = processor;
+  const { bot, ledger, logger, timeoutMs } = processor;
   const updateId = update.update_id;
   let claimed;
-  let sessionKey: string | undefined;
   try {
     await processor.botReady();
-    sessionKey = sessionKeyOf(new Context(update, bot.api, bot.botInfo));
-    claimed = await ledger.claim(updateId, sessionKey === undefined ? undefined : sessions.readOf(sessionKey));
+    claimed = await ledger.claim(updateId, readsOf(processor, update));
   } catch (error) {
     if (!isRetryable(error)) {
       // A redelivery would fail the same way and hold the chat's queue; the log line is the record.
@@ -83,23 +103,21 @@ export async function processUpdate(processor: UpdateProcessor, update: Update):
   }
   if (claimed.state !== "claimed") return { kind: claimed.state === "done" ? "duplicate" : "in_progress" };
   const { claim } = claimed;
-  if (claimed.alongside !== undefined) sessions.preload(update, claimed.alongside.value as SessionData | null);
+  if (claimed.session !== undefined) processor.sessions.preload(update, claimed.session.value as SessionData | null);
+  if (claimed.rateVerdict !== undefined) processor.rateLimiter?.preload(update, claimed.rateVerdict);
 
-  let reply: string | undefined;
-  const handling = bot.handleUpdate(update, {
-    send: async (payload) => {
-      reply = payload;
-    },
-  });
+  const handling = bot.handleUpdate(update);
   try {
     await withDeadline(handling, timeoutMs);
   } catch (error) {
-    if (!(error instanceof DeadlineExceededError)) return settleFailure(processor, update, claim, error, reply, false);
-    processor.waitUntil(settleLate(processor, update, claim, handling, () => reply));
+    if (!(error instanceof DeadlineExceededError)) return settleFailure(processor, update, claim, error, false);
+    processor.waitUntil(settleLate(processor, update, claim, handling));
     return { kind: "timeout" };
   }
-  await complete(processor, updateId, claim, false);
-  return { kind: "handled", reply };
+  // Telegram does not redeliver an update answered 2xx, and until the done mark lands the lease answers
+  // any redelivery 503, so the mark need not hold up the answer.
+  processor.waitUntil(complete(processor, updateId, claim, false));
+  return { kind: "handled", reply: processor.replies.takeReply(update) };
 }
 
 /** First pause between two attempts to record an update's result; it doubles up to the last one. */
@@ -107,9 +125,9 @@ const RECORD_RETRY_FIRST_PAUSE_MS = 250;
 const RECORD_RETRY_LAST_PAUSE_MS = 4000;
 
 /**
- * Records an update's result. `durable` (an update answered 503, which Telegram redelivers) retries
- * Redis outages with backoff while the claim's lease has room for another attempt: once the lease is
- * gone, a redelivery that finds no result runs the update again. @returns the last error, if it failed.
+ * Records an update's result. `durable` retries Redis outages with backoff while the claim's lease has
+ * room for another attempt: once the lease is gone, a redelivery that finds no result runs the update
+ * again. @returns the last error, if it failed.
  */
 async function record(processor: UpdateProcessor, claim: UpdateClaim, durable: boolean, work: () => Promise<void>): Promise<unknown> {
   for (let attempt = 0; ; attempt++) {
@@ -125,12 +143,14 @@ async function record(processor: UpdateProcessor, claim: UpdateClaim, durable: b
   }
 }
 
-async function complete(processor: UpdateProcessor, updateId: number, claim: UpdateClaim, durable: boolean): Promise<void> {
-  const error = await record(processor, claim, durable, () => claim.complete());
+/**
+ * Marks a handled update done, retrying while its lease has room. @param redelivered whether Telegram
+ * redelivers it (it was answered 503 past its deadline): then a missing mark can let it run twice.
+ */
+async function complete(processor: UpdateProcessor, updateId: number, claim: UpdateClaim, redelivered: boolean): Promise<void> {
+  const error = await record(processor, claim, true, () => claim.complete());
   if (error === undefined) return;
-  // Answering 503 now would run it twice. Without a redelivery the lease just expires; with one
-  // (the late path), a redelivery after the lease would run the update again.
-  const log = durable ? processor.logger.error : processor.logger.warn;
+  const log = redelivered ? processor.logger.error : processor.logger.warn;
   log("update handled but not marked done", { update_id: updateId, ...errorFields(error) });
 }
 
@@ -139,14 +159,14 @@ async function settleFailure(
   update: Update,
   claim: UpdateClaim,
   thrown: unknown,
-  reply: string | undefined,
   durable: boolean,
 ): Promise<Outcome> {
-  const { logger } = processor;
+  const { logger, replies } = processor;
   const updateId = update.update_id;
   const error = thrown instanceof BotError ? thrown.error : thrown;
   const retryable = isRetryable(error);
-  if (retryable && !processor.visibleEffects.has(update)) {
+  if (retryable && !replies.hasVisibleEffects(update)) {
+    // A reply held for the response is dropped with it: the redelivery makes it again.
     logger.warn("update failed, will be redelivered", { update_id: updateId, ...errorFields(error) });
     await claim.release().catch(() => undefined);
     return { kind: "retry", dependency: dependencyOf(error) };
@@ -160,36 +180,30 @@ async function settleFailure(
       // Not an outage: a redelivery would fail the same way forever. The log line is the record.
       logger.error("failed update not recorded", { update_id: updateId, ...errorFields(recordError) });
       await claim.complete().catch(() => undefined);
-      return { kind: "failed", reply };
+      return { kind: "failed", reply: replies.takeReply(update) };
     }
-    if (processor.visibleEffects.has(update)) {
+    if (replies.hasVisibleEffects(update)) {
       // Its lease expires on its own; the log line is the only record left.
       logger.warn("failed update not recorded", { update_id: updateId, ...errorFields(recordError) });
-      return { kind: "failed", reply };
+      return { kind: "failed", reply: replies.takeReply(update) };
     }
     logger.warn("failed update not recorded, will be redelivered", { update_id: updateId, ...errorFields(recordError) });
     await claim.release().catch(() => undefined);
     return { kind: "retry", dependency: recordError.dependency };
   }
-  return { kind: "failed", reply };
+  return { kind: "failed", reply: replies.takeReply(update) };
 }
 
 /** Finishes an update that outlived the deadline: its result is recorded as if it had been on time. */
-async function settleLate(
-  processor: UpdateProcessor,
-  update: Update,
-  claim: UpdateClaim,
-  handling: Promise<void>,
-  lateReply: () => string | undefined,
-): Promise<void> {
+async function settleLate(processor: UpdateProcessor, update: Update, claim: UpdateClaim, handling: Promise<void>): Promise<void> {
   try {
     await handling;
   } catch (error) {
-    const outcome = await settleFailure(processor, update, claim, error, lateReply(), true);
+    const outcome = await settleFailure(processor, update, claim, error, true);
     if (outcome.kind === "failed") await sendLateReply(processor, update, outcome.reply);
     return;
   }
-  await sendLateReply(processor, update, lateReply());
+  await sendLateReply(processor, update, processor.replies.takeReply(update));
   await complete(processor, update.update_id, claim, true);
 }
 

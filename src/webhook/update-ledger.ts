@@ -1,5 +1,5 @@
-import { errors } from "@upstash/redis/cloudflare";
-import { classifyRedisFailure, type Redis } from "../clients/redis.js";
+import { SLIDING_WINDOW_LUA, type RateCheck, type RateVerdict } from "../bot/rate-limiter.js";
+import type { Redis } from "../clients/redis.js";
 import type { FailedUpdateRecord, FailedUpdateStore } from "./failed-updates.js";
 
 /** How long a handled update is remembered: Telegram keeps undelivered updates for 24 h. */
@@ -33,20 +33,57 @@ export interface UpdateClaim {
   fail(record: FailedUpdateRecord): Promise<void>;
 }
 
+/** What the claim's script reads and checks besides the claim, when the update has them. */
+export interface ClaimReads {
+  /** The chat's session, read and kept alive for `ttlSeconds` (GETEX). */
+  session?: { key: string; ttlSeconds: number };
+  /** The sender's rate limit. */
+  rateLimit?: RateCheck;
+}
+
 /**
- * The outcome of trying to claim an update; `alongside` holds the value of the key read with the claim,
- * unless that read failed (the reader then reads it again itself and meets the failure there).
+ * The outcome of trying to claim an update. With the claim come what the script read: `session` (null
+ * when the chat has none) and `rateVerdict`, each undefined when not asked for or when that part failed
+ * (its reader then asks Redis itself and meets the failure there).
  */
 export type ClaimResult =
-  | { state: "claimed"; claim: UpdateClaim; alongside: { value: unknown } | undefined }
+  | { state: "claimed"; claim: UpdateClaim; session: { value: unknown } | undefined; rateVerdict: RateVerdict | undefined }
   | { state: "done" }
   | { state: "in_progress" };
+
+/**
+ * The claim, the session read and the rate limit, in one round trip. KEYS: update, session, the rate
+ * limit's current, previous and warned keys (unused ones repeat the update's key). ARGV: lease owner,
+ * lease ms, session TTL ("" = no read), rate limit tokens ("" = no check), now ms, window ms. The reads
+ * after the claim cannot fail it: bad data there is reported, and met again by its own reader.
+ */
+const CLAIM = `${SLIDING_WINDOW_LUA}
+local previous = redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2], "GET")
+if previous then return {"taken", previous} end
+local session, sessionValue = "skipped", ""
+if ARGV[3] ~= "" then
+  local value = redis.pcall("GETEX", KEYS[2], "EX", ARGV[3])
+  if type(value) == "table" and value.err then session = "failed"
+  elseif value then session, sessionValue = "read", value
+  else session = "absent" end
+end
+local verdict = "skipped"
+if ARGV[4] ~= "" then
+  local ok, result = pcall(rateLimit, KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+  verdict = ok and result or "failed"
+end
+return {"claimed", session, sessionValue, verdict}`;
+
+type ClaimReply = ["taken", string] | ["claimed", "skipped" | "failed" | "read" | "absent", unknown, RateVerdict | "skipped" | "failed"];
 
 /**
  * Exactly-once bookkeeping of Telegram updates in Redis, keyed by `update_id`.
  * A claim is a short lease (`SET NX PX`), so a crashed handler cannot hold an update forever.
  */
 export class UpdateLedger {
+  /** Sent by its SHA once Redis knows it (EVALSHA), so each claim does not carry the script's text. */
+  private readonly claimScript;
+
   /**
    * @param redis the Upstash client.
    * @param leaseMs how long a claim holds before another delivery may take over.
@@ -56,35 +93,27 @@ export class UpdateLedger {
     private readonly redis: Redis,
     private readonly leaseMs: number,
     private readonly failedUpdates: FailedUpdateStore,
-  ) {}
+  ) {
+    this.claimScript = redis.createScript<ClaimReply>(CLAIM);
+  }
 
-  /**
-   * Claims an update in one round trip, or reports that it is done or being handled.
-   * @param alongside a key whose value the handler will need, read in the same round trip and kept
-   *   alive for `ttlSeconds` (GETEX).
-   */
-  async claim(updateId: number, alongside?: { key: string; ttlSeconds: number }): Promise<ClaimResult> {
+  /** Claims an update, reading what `reads` asks for in the same round trip, or reports that it is done or being handled. */
+  async claim(updateId: number, reads: ClaimReads = {}): Promise<ClaimResult> {
     const key = updateKey(updateId);
     const owner = `lease:${crypto.randomUUID()}`;
     const leaseEndsAt = Date.now() + this.leaseMs;
-    const lease = { nx: true, px: this.leaseMs, get: true } as const;
-    let previous: string | null;
-    let read: { value: unknown } | undefined;
-    if (alongside === undefined) {
-      previous = await this.redis.set<string>(key, owner, lease);
-    } else {
-      const [claimed, value] = await this.redis
-        .pipeline()
-        .set<string>(key, owner, lease)
-        .getex(alongside.key, { ex: alongside.ttlSeconds })
-        .exec<[string | null, unknown]>({ keepErrors: true });
-      if (claimed.error !== undefined) throw classifyRedisFailure(new errors.UpstashError(claimed.error));
-      previous = claimed.result ?? null;
-      read = value.error === undefined ? { value: value.result } : undefined;
-    }
-    if (previous === DONE) return { state: "done" };
-    if (previous !== null) return { state: "in_progress" };
-    return { state: "claimed", claim: this.claimOf(key, owner, leaseEndsAt), alongside: read };
+    const { session, rateLimit } = reads;
+    const keys = [key, session?.key ?? key, ...(rateLimit?.keys ?? [key, key, key])];
+    const args = [owner, this.leaseMs, session?.ttlSeconds ?? "", ...(rateLimit?.args ?? ["", 0, 0])].map(String);
+    const reply = await this.claimScript.exec(keys, args);
+    if (reply[0] === "taken") return { state: reply[1] === DONE ? "done" : "in_progress" };
+    const [, sessionRead, sessionValue, verdict] = reply;
+    return {
+      state: "claimed",
+      claim: this.claimOf(key, owner, leaseEndsAt),
+      session: sessionRead === "read" ? { value: sessionValue } : sessionRead === "absent" ? { value: null } : undefined,
+      rateVerdict: verdict === "skipped" || verdict === "failed" ? undefined : verdict,
+    };
   }
 
   private claimOf(key: string, owner: string, leaseEndsAt: number): UpdateClaim {

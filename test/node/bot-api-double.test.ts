@@ -281,6 +281,13 @@ describe("faults", () => {
     expect((await api.sendMessage(100, "now")).text).toBe("now");
   });
 
+  it("a fault for one callback_query_id leaves other button answers alone", async () => {
+    double.addFault({ method: "answerCallbackQuery", callback_query_id: "cb-1", error_code: 400 });
+    expect((await refusal(api.answerCallbackQuery("cb-1"))).error_code).toBe(400);
+    expect(await api.answerCallbackQuery("cb-2")).toBe(true);
+    double.clearFaults();
+  });
+
   it("a 500 fault with its own description", async () => {
     double.addFault({ method: "getMe", error_code: 500, description: "Internal Server Error: restart" });
     const error = await refusal(api.getMe());
@@ -521,6 +528,16 @@ describe("parameter encodings", () => {
 });
 
 describe("control endpoints", () => {
+  it("POST webhook-reply runs a webhook's answer as Telegram does: recorded, and no fault applies", async () => {
+    double.addFault({ method: "sendMessage", error_code: 500 });
+    const ran = await control("webhook-reply", "POST", { method: "sendMessage", chat_id: 55, text: "riding" });
+    expect(ran).toEqual({ status: 200, body: { ok: true, result: { ok: true } } });
+    expect(double.calls("sendMessage").map((call) => call.params)).toEqual([{ chat_id: 55, text: "riding" }]);
+    const refused = await control("webhook-reply", "POST", { method: "sendMessage", chat_id: 55 });
+    expect(refused.body.result).toEqual({ ok: false, description: "Bad Request: message text is empty" });
+    expect((await control("webhook-reply", "POST", { text: "no method" })).status).toBe(400);
+  });
+
   it("list, filter and clear calls, and are not recorded themselves", async () => {
     await api.getMe();
     await api.sendMessage(1, "one");

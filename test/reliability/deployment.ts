@@ -124,7 +124,7 @@ export async function startDeployment(options: DeploymentOptions = {}): Promise<
     cleanups.push(() => rm(outdir, { recursive: true, force: true }));
 
     const [bundle] = await Promise.all([
-      buildWorkerBundle(outdir, undefined, options.entry),
+      buildWorkerBundle(outdir, undefined, { entry: options.entry }),
       flushRedisDatabase(REDIS_URL),
       recreateDatabase(POSTGRES, DATABASE),
     ]);

@@ -32,7 +32,7 @@ beforeAll(async () => {
     vars: { TELEGRAM_SEND_RATE: String(RATE) },
   });
   scanner = new SecretScanner(d.secrets);
-  client = new WorkerClient(d.url, d.secrets.TELEGRAM_WEBHOOK_SECRET, scanner, 16);
+  client = new WorkerClient(d.url, d.secrets.TELEGRAM_WEBHOOK_SECRET, scanner, d.vars.TELEGRAM_API_ROOT ?? "", 16);
   console.log(`reliability (notifications): Worker bundle on ${d.url}, up in ${d.startupMs} ms`);
 }, 180_000);
 

@@ -17,6 +17,7 @@ import {
   runChatQueues,
   sendMessagesByChat,
   succeeded,
+  pressUpdate,
   textUpdate,
   type Answer,
   type Attempt,
@@ -74,6 +75,8 @@ interface Sent {
   update: Record<string, unknown>;
   /** The reply text the bot must send for it. */
   expected: string;
+  /** For a button press: its callback query, which the bot answers (a request) before editing (on the answer). */
+  callbackQueryId?: string;
   attempts: Attempt[];
   /** From the first request until the last answer. */
   start: number;
@@ -83,7 +86,7 @@ interface Sent {
 beforeAll(async () => {
   d = await startDeployment();
   scanner = new SecretScanner(d.secrets);
-  client = new WorkerClient(d.url, d.secrets.TELEGRAM_WEBHOOK_SECRET, scanner, 128);
+  client = new WorkerClient(d.url, d.secrets.TELEGRAM_WEBHOOK_SECRET, scanner, d.vars.TELEGRAM_API_ROOT ?? "", 128);
   console.log(`reliability: Worker bundle on ${d.url}, up in ${d.startupMs} ms`);
 }, 180_000);
 
@@ -99,7 +102,11 @@ afterAll(async () => {
 // ---------------------------------------------------------------- helpers
 
 async function sendMessages(): Promise<RecordedCall[]> {
-  return d.botApi.call<RecordedCall[]>("GET", "/__control/calls?method=sendMessage");
+  return callsOf("sendMessage");
+}
+
+async function callsOf(method: string): Promise<RecordedCall[]> {
+  return d.botApi.call<RecordedCall[]>("GET", `/__control/calls?method=${method}`);
 }
 
 async function notDone(updateIds: number[]): Promise<number[]> {
@@ -362,9 +369,14 @@ test("3. faults: Upstash, Neon and the Bot API fail in turn; affected updates ge
       for (let n = 0; streaming; n++) {
         if (inFlight < STREAM_MAX_IN_FLIGHT) {
           const updateId = STREAM_UPDATE_BASE + n;
-          // Fresh user per update: its own chat, so exactly one reply is due in that chat.
+          // Fresh user per update: its own chat, so exactly one reply is due in that chat. Every other one
+          // presses a language button: its answer is a Bot API request of the Worker's own (the edit
+          // after it rides on the webhook answer), so a failing Bot API reaches the Worker.
           const user: UserSpec = { id: STREAM_USER_BASE + n, firstName: `F${updateId}`, languageCode: "en" };
-          const sent: Sent = { updateId, chatId: user.id, update: textUpdate(updateId, user, "/start"), expected: greeting("en", user.firstName), attempts: [], start: 0, end: 0 };
+          const sent: Sent =
+            n % 2 === 0
+              ? { updateId, chatId: user.id, update: textUpdate(updateId, user, "/start"), expected: greeting("en", user.firstName), attempts: [], start: 0, end: 0 }
+              : { updateId, chatId: user.id, update: pressUpdate(updateId, user, "lang:en"), expected: translate("en", "language_set"), callbackQueryId: `cb-${updateId}`, attempts: [], start: 0, end: 0 };
           stream.push(sent);
           inFlight += 1;
           running.push(deliverSent(sent).finally(() => (inFlight -= 1)));
@@ -403,10 +415,10 @@ test("3. faults: Upstash, Neon and the Bot API fail in turn; affected updates ge
         await sleep(READY_REUSE_MS + 500);
       }
 
-      // The Bot API answers 500 for a while, then 429 with retry_after.
+      // The Bot API answers 500 for a while, then 429 with retry_after (the button answers meet it).
       for (const [name, fault, ms] of [
-        ["Bot API 500", { method: "sendMessage", error_code: 500 }, FAULT_MS],
-        ["Bot API 429", { method: "sendMessage", error_code: 429, retry_after: 1 }, 2000],
+        ["Bot API 500", { method: "answerCallbackQuery", error_code: 500 }, FAULT_MS],
+        ["Bot API 429", { method: "answerCallbackQuery", error_code: 429, retry_after: 1 }, 2000],
       ] as const) {
         const from = Date.now();
         await d.botApi.call("POST", "/__control/faults", fault);
@@ -425,15 +437,22 @@ test("3. faults: Upstash, Neon and the Bot API fail in turn; affected updates ge
       await Promise.all(running);
     }
 
-    // Accounting per update (each has its own chat): every sendMessage call either failed — the Worker
-    // then answered 503 dependency "telegram" for that delivery — or delivered the reply.
+    // Accounting per update (each has its own chat): every Bot API request either failed — the Worker
+    // then answered 503 dependency "telegram" for that delivery — or delivered the reply: a greeting, or
+    // a button's answer. A button's edit rides on the 200 answer only, so exactly one is due.
     const byChat = sendMessagesByChat(await sendMessages());
+    const answersByQuery = Map.groupBy(await callsOf("answerCallbackQuery"), (call) => String(call.params.callback_query_id));
+    const editsByChat = Map.groupBy(await callsOf("editMessageText"), (call) => Number(call.params.chat_id));
     const affected: Sent[] = [];
     for (const sent of stream) {
-      const calls = byChat.get(sent.chatId) ?? [];
+      const calls = sent.callbackQueryId === undefined ? (byChat.get(sent.chatId) ?? []) : (answersByQuery.get(sent.callbackQueryId) ?? []);
       const failedCalls = sent.attempts.filter((a) => a.status === 503 && a.dependency === "telegram").length;
       const delivered = calls.length - failedCalls;
       const ok = succeeded(sent.attempts);
+      if (sent.callbackQueryId !== undefined) {
+        const edits = editsByChat.get(sent.chatId) ?? [];
+        if (edits.length !== 1 || edits[0]?.params.text !== sent.expected) problems.push(`update ${sent.updateId}: ${edits.length} edits`);
+      }
       if (sent.attempts.some((a) => a.status !== 200)) affected.push(sent);
       if (!ok || delivered < 1) {
         row.lost += 1;
@@ -477,16 +496,19 @@ test("3b. faults: Upstash down after the reply was sent: still exactly one reply
   await caseRow("3b. faults (Redis lost after reply)", async (row) => {
     const updateId = STREAM_UPDATE_BASE + 900_000;
     const user: UserSpec = { id: STREAM_USER_BASE + 900_000, firstName: `R${updateId}`, languageCode: "en" };
-    const sent: Sent = { updateId, chatId: user.id, update: textUpdate(updateId, user, "/start"), expected: greeting("en", user.firstName), attempts: [], start: 0, end: 0 };
-    await d.botApi.call("POST", "/__control/faults", { method: "sendMessage", chat_id: user.id, delay_ms: 1500, times: 1 });
+    const callbackQueryId = `cb-${updateId}`;
+    const sent: Sent = { updateId, chatId: user.id, update: pressUpdate(updateId, user, "lang:en"), expected: translate("en", "language_set"), callbackQueryId, attempts: [], start: 0, end: 0 };
+    // The button's answer is the Worker's own request (the edit rides on the webhook answer); the double
+    // holds it for 1.5 s, so Upstash goes down after the user saw it and before the session is stored.
+    await d.botApi.call("POST", "/__control/faults", { method: "answerCallbackQuery", callback_query_id: callbackQueryId, delay_ms: 1500, times: 1 });
+    const answersOf = async () => (await callsOf("answerCallbackQuery")).filter((call) => call.params.callback_query_id === callbackQueryId);
     const delivery = deliverSent(sent);
     let downAt = 0;
     try {
-      // Wait until the reply has reached the double (it is recorded on arrival, answered 1.5 s later).
+      // Wait until the answer has reached the double (it is recorded on arrival, answered 1.5 s later).
       const waitStarted = Date.now();
       while (Date.now() - waitStarted < 10_000) {
-        const calls = sendMessagesByChat(await sendMessages()).get(user.id) ?? [];
-        if (calls.length > 0) break;
+        if ((await answersOf()).length > 0) break;
         await sleep(20);
       }
       await d.upstash.call("POST", "/__control/down");
@@ -497,13 +519,14 @@ test("3b. faults: Upstash down after the reply was sent: still exactly one reply
       await d.botApi.call("DELETE", "/__control/faults").catch(() => undefined);
     }
     await delivery;
-    const calls = sendMessagesByChat(await sendMessages()).get(user.id) ?? [];
+    const answers = await answersOf();
+    const edits = (await callsOf("editMessageText")).filter((call) => Number(call.params.chat_id) === user.id);
     const failedCalls = sent.attempts.filter((a) => a.status === 503 && a.dependency === "telegram").length;
-    const delivered = calls.length - failedCalls;
+    const delivered = answers.length - failedCalls;
     row.sent = 1;
-    row.lost = succeeded(sent.attempts) && delivered >= 1 ? 0 : 1;
-    row.duplicated = Math.max(0, delivered - 1);
-    row.handled = 1 - row.lost - row.duplicated;
+    row.lost = succeeded(sent.attempts) && delivered >= 1 && edits.length >= 1 ? 0 : 1;
+    row.duplicated = Math.max(0, delivered - 1) + Math.max(0, edits.length - 1);
+    row.handled = 1 - row.lost - Math.min(1, row.duplicated);
     row.requests = sent.attempts.length;
     row.non2xx = sent.attempts.filter((a) => a.status !== 200).length;
     const story = d.logs
@@ -512,10 +535,11 @@ test("3b. faults: Upstash down after the reply was sent: still exactly one reply
         const entry = JSON.parse(line.slice(line.indexOf("{"))) as { msg?: string; outcome?: string; status?: number; error_message?: string };
         return entry.msg === "webhook" ? `${entry.status} ${entry.outcome}` : `${entry.msg}${entry.error_message ? ` (${entry.error_message.slice(0, 60)})` : ""}`;
       });
-    row.notes = `worker log: ${story.join(" → ")}; answers: ${statusHistogram(sent.attempts)}; replies at ${calls.map((c) => `+${((c.at - sent.start) / 1000).toFixed(1)} s`).join(", ")} (Upstash down at +${((downAt - sent.start) / 1000).toFixed(1)} s for ${FAULT_MS / 1000} s); delivery took ${((sent.end - sent.start) / 1000).toFixed(1)} s`;
+    row.notes = `worker log: ${story.join(" → ")}; answers: ${statusHistogram(sent.attempts)}; button answered at ${answers.map((c) => `+${((c.at - sent.start) / 1000).toFixed(1)} s`).join(", ")}, edited at ${edits.map((c) => `+${((c.at - sent.start) / 1000).toFixed(1)} s`).join(", ")} (Upstash down at +${((downAt - sent.start) / 1000).toFixed(1)} s for ${FAULT_MS / 1000} s); delivery took ${((sent.end - sent.start) / 1000).toFixed(1)} s`;
 
     expect(succeeded(sent.attempts), "the update is finally answered 200").toBe(true);
-    expect(calls.map((c) => c.params.text), "replies in the chat").toEqual([sent.expected]);
+    expect(answers.map((c) => c.params.text), "the button's answers").toEqual([sent.expected]);
+    expect(edits.map((c) => c.params.text), "the edits in the chat").toEqual([sent.expected]);
   });
 }, 120_000);
 
@@ -651,6 +675,8 @@ test("4. hostile input: secrets, bodies, methods, ids, odd text; nothing leaks, 
       for (const c of cases) {
         const logsBefore = d.logs.length;
         const a = c.raw ? await sendRaw(c.request) : await client.send(c.request);
+        // Telegram runs a Bot API call that rides on a 2xx answer.
+        await client.runWebhookReply(a);
         answers.push({ c, a });
         const expected = Array.isArray(c.expect) ? c.expect : [c.expect];
         if (a.status === 0 && c.raw && /EPIPE|ECONNRESET/.test(a.error ?? "")) {

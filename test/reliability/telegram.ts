@@ -43,6 +43,20 @@ export function textUpdate(updateId: number, user: UserSpec, text: string): Reco
   return { update_id: updateId, message };
 }
 
+/** A press of an inline button with `data` under the bot's message in the user's private chat; its id is `cb-<updateId>`. */
+export function pressUpdate(updateId: number, user: UserSpec, data: string): Record<string, unknown> {
+  const from: Record<string, unknown> = { id: user.id, is_bot: false, first_name: user.firstName };
+  if (user.languageCode !== undefined) from.language_code = user.languageCode;
+  const message = {
+    message_id: ++messageId,
+    from: { id: 7000000001, is_bot: true, first_name: "MTT Pro", username: "mtt_pro_bot" },
+    chat: { id: user.id, type: "private", first_name: user.firstName },
+    date: Math.floor(Date.now() / 1000),
+    text: "Choose a language:",
+  };
+  return { update_id: updateId, callback_query: { id: `cb-${updateId}`, from, message, chat_instance: `ci-${user.id}`, data } };
+}
+
 // ---------------------------------------------------------------- secrets
 
 /** Looks for the secrets (and long pieces of them) in anything the Worker answered or printed. */
@@ -101,10 +115,12 @@ export class WorkerClient {
   readonly agent: Agent;
   requests = 0;
 
+  /** @param botApiRoot the Bot API double, which runs a Bot API call that rides on an answer as Telegram does. */
   constructor(
     readonly baseUrl: string,
     readonly secret: string,
     readonly scanner: SecretScanner,
+    readonly botApiRoot: string,
     connections = 64,
   ) {
     this.agent = new Agent({
@@ -142,6 +158,19 @@ export class WorkerClient {
 
   postUpdate(update: unknown): Promise<Answer> {
     return this.send({ body: JSON.stringify(update) });
+  }
+
+  /** What Telegram does with a 2xx answer that carries a Bot API method: it runs the method. */
+  async runWebhookReply(answer: Answer): Promise<void> {
+    if (answer.status < 200 || answer.status >= 300 || !answer.body.startsWith("{")) return;
+    if (typeof (JSON.parse(answer.body) as { method?: unknown }).method !== "string") return;
+    const res = await request(`${this.botApiRoot}/__control/webhook-reply`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: answer.body,
+      dispatcher: this.agent,
+    });
+    await res.body.text();
   }
 
   close(): Promise<void> {
@@ -291,9 +320,13 @@ export async function deliver(client: WorkerClient, update: unknown, options: De
   const attempts: Attempt[] = [];
   const started = Date.now();
   for (let n = 0; ; n++) {
-    const attempt = attemptOf(await client.send({ body }));
+    const answer = await client.send({ body });
+    const attempt = attemptOf(answer);
     attempts.push(attempt);
-    if (attempt.status >= 200 && attempt.status < 300) return attempts;
+    if (attempt.status >= 200 && attempt.status < 300) {
+      await client.runWebhookReply(answer);
+      return attempts;
+    }
     if (!options.redeliver || Date.now() - started > options.maxMs) return attempts;
     await sleep(Math.min(100 * 2 ** n, 1000));
   }

@@ -27,9 +27,10 @@ describe("the bot's identity (getMe)", () => {
   it("with TELEGRAM_BOT_INFO: never fetched", async () => {
     const isolate = bindingsWith({ TELEGRAM_BOT_INFO: BOT_INFO });
     const user = freshUserId();
-    expect((await fetchWithBindings(isolate, "/bot/webhook/", webhookPost(textMessage(user, "/help")))).status).toBe(200);
+    const answered = await fetchWithBindings(isolate, "/bot/webhook/", webhookPost(textMessage(user, "/help")));
+    expect(answered.status).toBe(200);
+    expect(await answered.json()).toMatchObject({ method: "sendMessage", chat_id: user });
     expect(await botApi.calls("getMe")).toHaveLength(0);
-    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
   });
 
   it("a failed getMe answers 503 (redelivered later) and is retried by the next request", async () => {
@@ -40,8 +41,9 @@ describe("the bot's identity (getMe)", () => {
     const failed = await fetchWithBindings(isolate, "/bot/webhook/", webhookPost(update));
     expect(failed.status).toBe(503);
     expect(await failed.json()).toEqual({ error: "dependency_unavailable", dependency: "telegram" });
-    expect((await fetchWithBindings(isolate, "/bot/webhook/", webhookPost(update))).status).toBe(200);
+    const answered = await fetchWithBindings(isolate, "/bot/webhook/", webhookPost(update));
+    expect(answered.status).toBe(200);
+    expect(await answered.json()).toMatchObject({ method: "sendMessage", chat_id: user });
     expect(await botApi.calls("getMe")).toHaveLength(2);
-    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
   });
 });

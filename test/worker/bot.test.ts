@@ -7,6 +7,8 @@ import { startEarlyInMinute } from "./rate-window.js";
 
 const sql = testSql();
 const redis = testRedis();
+/** Every Bot API call a request of its own, so a failing reply is the Worker's to handle (not Telegram's). */
+const REPLIES_AS_REQUESTS = { WEBHOOK_REPLY_METHODS: "none" };
 
 async function account(userId: number) {
   const rows = (await sql.query("SELECT * FROM telegram_accounts WHERE telegram_user_id = $1", [userId])) as Record<string, unknown>[];
@@ -96,10 +98,13 @@ describe("link → /me → /unlink, starting from a token made by the internal A
 
     const yes = buttonPress(user, "unlink:yes");
     const answered = await deliver(yes);
-    expect(await answered.json()).toEqual({ method: "answerCallbackQuery", callback_query_id: yes.callback_query.id });
-    expect((await botApi.callsFor(user, "editMessageText")).at(-1)?.params.text).toBe(
-      "Аккаунт отвязан. Уведомления MTT Pro сюда больше не придут.",
-    );
+    // The button is answered first, then the edit rides on the response.
+    expect(await answered.json()).toMatchObject({
+      method: "editMessageText",
+      chat_id: user,
+      text: "Аккаунт отвязан. Уведомления MTT Pro сюда больше не придут.",
+    });
+    expect((await botApi.calls("answerCallbackQuery")).filter((call) => call.params.callback_query_id === yes.callback_query.id)).toHaveLength(1);
     expect((await account(user))?.web_user_id).toBeNull();
 
     await deliver(textMessage(user, "/me"));
@@ -116,8 +121,8 @@ describe("link → /me → /unlink, starting from a token made by the internal A
     const issued = await issueLinkToken(88);
     const update = textMessage(user, `/start link_${issued.token}`);
     await botApi.addFault({ method: "sendMessage", chat_id: user, error_code: 502, times: 1 });
-    expect((await deliver(update)).status).toBe(503);
-    expect((await deliver(update)).status).toBe(200);
+    expect((await deliverWith(REPLIES_AS_REQUESTS, update)).status).toBe(503);
+    expect((await deliverWith(REPLIES_AS_REQUESTS, update)).status).toBe(200);
     expect((await sentTexts(user)).at(-1)).toBe("Готово: этот аккаунт Telegram привязан к вашему аккаунту MTT Pro.");
     expect((await account(user))?.web_user_id).toBe("88");
     const other = freshUserId();
@@ -130,7 +135,8 @@ describe("link → /me → /unlink, starting from a token made by the internal A
     const issued = await issueLinkToken(99);
     await deliver(textMessage(user, `/start link_${issued.token}`));
     const yes = buttonPress(user, "unlink:yes");
-    await botApi.addFault({ method: "editMessageText", chat_id: user, error_code: 500, times: 1 });
+    // The account is unlinked, then the answer (sent before the edit) fails: Telegram redelivers.
+    await botApi.addFault({ method: "answerCallbackQuery", callback_query_id: yes.callback_query.id, error_code: 500, times: 1 });
     expect((await deliver(yes)).status).toBe(503);
     expect((await deliver(yes)).status).toBe(200);
     expect((await botApi.callsFor(user, "editMessageText")).at(-1)?.params.text).toBe(
@@ -168,8 +174,11 @@ describe("/language", () => {
     const buttons = (offer?.params.reply_markup as any).inline_keyboard.flat().map((b: any) => b.callback_data);
     expect(buttons).toEqual(["lang:uz", "lang:ru", "lang:en"]);
 
-    const choose = await deliver(buttonPress(user, "lang:uz"));
-    expect(await choose.json()).toMatchObject({ method: "answerCallbackQuery", text: "Til: o‘zbekcha." });
+    const press = buttonPress(user, "lang:uz");
+    const choose = await deliver(press);
+    expect(await choose.json()).toMatchObject({ method: "editMessageText", text: "Til: o‘zbekcha." });
+    const answers = (await botApi.calls("answerCallbackQuery")).filter((call) => call.params.callback_query_id === press.callback_query.id);
+    expect(answers.map((call) => call.params.text)).toEqual(["Til: o‘zbekcha."]);
     expect(await redis.get(`bot:session:${user}`)).toEqual({ language: "uz" });
 
     await deliver(textMessage(user, "/help"));
@@ -275,27 +284,65 @@ describe("a second tap on the same button", () => {
 });
 
 describe("Redis round trips", () => {
-  it("a /help update costs 3 Redis requests: claim with the session read, rate limit, done", async () => {
+  it("a /help update costs 2 Redis requests: one script claims it, reads the session, checks the rate limit; one marks it done after the answer", async () => {
     const user = freshUserId();
-    await deliver(textMessage(user, "/help"));
+    await deliverWith({}, textMessage(user, "/help"));
     await redisGateway.resetStats();
-    await deliver(textMessage(user, "/help"));
-    expect(await redisGateway.stats()).toEqual({ requests: 3, commands: 4 });
+    await deliverWith({}, textMessage(user, "/help"));
+    expect(await redisGateway.stats()).toEqual({ requests: 2, commands: 2 });
   });
 
   it("a first contact costs no more: an empty session is not stored", async () => {
     const user = freshUserId();
     await redisGateway.resetStats();
-    await deliver(sample("messageStart", user));
-    expect(await redisGateway.stats()).toEqual({ requests: 3, commands: 4 });
+    await deliverWith({}, sample("messageStart", user));
+    expect(await redisGateway.stats()).toEqual({ requests: 2, commands: 2 });
     expect(await redis.exists(`bot:session:${user}`)).toBe(0);
   });
 
   it("a changed session costs one more request, to store it", async () => {
     const user = freshUserId();
-    await deliver(textMessage(user, "/help"));
+    await deliverWith({}, textMessage(user, "/help"));
     await redisGateway.resetStats();
-    await deliver(buttonPress(user, "lang:en"));
-    expect((await redisGateway.stats()).requests).toBe(4);
+    await deliverWith({}, buttonPress(user, "lang:en"));
+    expect((await redisGateway.stats()).requests).toBe(3);
+  });
+
+  it("the rate limit is counted in the claim's script, and an over-the-limit message costs no further request", async () => {
+    const user = freshUserId();
+    await startEarlyInMinute();
+    for (let i = 0; i < 2; i++) await deliverWith({ RATE_LIMIT_PER_MINUTE: "2" }, textMessage(user, "/help"));
+    await redisGateway.resetStats();
+    const limited = await deliverWith({ RATE_LIMIT_PER_MINUTE: "2" }, textMessage(user, "/help"));
+    expect(await limited.json()).toMatchObject({ method: "sendMessage", text: "Вы отправляете сообщения слишком часто. Подождите немного." });
+    expect((await redisGateway.stats()).requests).toBe(2);
+  });
+});
+
+describe("replies on the webhook response", () => {
+  it("a single reply costs no Bot API request: it is the answer", async () => {
+    const user = freshUserId();
+    const response = await deliver(textMessage(user, "/help"), { runReply: false });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toContain("application/json");
+    expect(await response.json()).toMatchObject({ method: "sendMessage", chat_id: user, text: expect.stringMatching(/^Команды:\n/) });
+    expect(await botApi.calls()).toEqual([]);
+  });
+
+  it("two calls keep their order: the first is a request of its own, the last rides on the answer", async () => {
+    const user = freshUserId();
+    const press = buttonPress(user, "lang:en");
+    const response = await deliver(press, { runReply: false });
+    const requests = await botApi.calls();
+    expect(requests.map((call) => call.method)).toEqual(["answerCallbackQuery"]);
+    expect(requests[0]?.params).toMatchObject({ callback_query_id: press.callback_query.id, text: "Language: English." });
+    expect(await response.json()).toMatchObject({ method: "editMessageText", chat_id: user, text: "Language: English." });
+  });
+
+  it("WEBHOOK_REPLY_METHODS=none: every call is a request of its own and the answer is empty", async () => {
+    const user = freshUserId();
+    const response = await deliverWith({ WEBHOOK_REPLY_METHODS: "none" }, textMessage(user, "/help"), { runReply: false });
+    expect(await response.text()).toBe("");
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
   });
 });

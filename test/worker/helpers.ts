@@ -15,16 +15,35 @@ export function callWorker(path: string, init?: RequestInit): Promise<Response> 
   return exports.default.fetch(new Request(`${ORIGIN}${path}`, init));
 }
 
-/** Delivers an update the way Telegram does; `secret: null` leaves the header out. */
-export function deliver(
-  update: unknown,
-  options: { secret?: string | null; headers?: Record<string, string>; path?: string } = {},
-): Promise<Response> {
+/**
+ * What Telegram does with a webhook answer that carries a Bot API method: it runs the method, here on
+ * the Bot API double, where it is recorded like any other call.
+ */
+async function runWebhookReply(response: Response): Promise<Response> {
+  if (response.status !== 200 || !response.headers.get("content-type")?.includes("application/json")) return response;
+  const reply = await response.clone().text();
+  if (!reply.includes('"method"')) return response;
+  await control(inject("botApiUrl"), "webhook-reply", { method: "POST", headers: { "Content-Type": "application/json" }, body: reply });
+  return response;
+}
+
+/** How a test delivers: the secret (`null` leaves the header out), extra headers, the path, and whether a webhook reply is run. */
+export interface DeliveryOptions {
+  secret?: string | null;
+  headers?: Record<string, string>;
+  path?: string;
+  /** Run the Bot API call riding on the answer, as Telegram does; default true. */
+  runReply?: boolean;
+}
+
+/** Delivers an update the way Telegram does, running a webhook reply on the double. */
+export async function deliver(update: unknown, options: DeliveryOptions = {}): Promise<Response> {
   const headers = new Headers({ "Content-Type": "application/json", ...options.headers });
   const secret = options.secret === undefined ? TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET : options.secret;
   if (secret !== null) headers.set("X-Telegram-Bot-Api-Secret-Token", secret);
   const body = typeof update === "string" ? update : JSON.stringify(update);
-  return callWorker(options.path ?? "/bot/webhook/", { method: "POST", headers, body });
+  const response = await callWorker(options.path ?? "/bot/webhook/", { method: "POST", headers, body });
+  return options.runReply === false ? response : runWebhookReply(response);
 }
 
 /** One call that reached the Bot API double. */
@@ -164,11 +183,19 @@ export function callWorkerWith(
   return fetchWithBindings(bindingsWith(overrides), path, init);
 }
 
-/** Delivers an update as Telegram does, to the Worker with some bindings changed; waits for its background work. */
-export function deliverWith(overrides: Record<string, string | undefined>, update: unknown): Promise<Response> {
-  return callWorkerWith(overrides, "/bot/webhook/", {
+/**
+ * Delivers an update as Telegram does (running a webhook reply on the double), to the Worker with some
+ * bindings changed; waits for its background work.
+ */
+export async function deliverWith(
+  overrides: Record<string, string | undefined>,
+  update: unknown,
+  options: Pick<DeliveryOptions, "runReply"> = {},
+): Promise<Response> {
+  const response = await callWorkerWith(overrides, "/bot/webhook/", {
     method: "POST",
     headers: { "X-Telegram-Bot-Api-Secret-Token": TEST_SECRETS.TELEGRAM_WEBHOOK_SECRET },
     body: JSON.stringify(update),
   });
+  return options.runReply === false ? response : runWebhookReply(response);
 }

@@ -50,14 +50,18 @@ describe("two updates of one chat that overlap", () => {
     const key = `bot:session:${user}`;
     await deliver(buttonPress(user, "lang:ru"));
     expect(await redis.get(key)).toEqual({ language: "ru" });
-    // /help reads the session, then waits on a slow reply while the user picks another language.
-    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 1000, times: 1 });
-    const slowHelp = deliver(textMessage(user, "/help"));
+    // "Cancel" on the unlink question reads the session (for the language), then waits on the Bot API
+    // (its answer and its edit are both slow, whichever of them is a request of its own) while the user
+    // picks another language.
+    const cancel = buttonPress(user, "unlink:no");
+    await botApi.addFault({ method: "answerCallbackQuery", callback_query_id: cancel.callback_query.id, delay_ms: 1000, times: 1 });
+    await botApi.addFault({ method: "editMessageText", chat_id: user, delay_ms: 1000, times: 1 });
+    const slowCancel = deliver(cancel);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await deliver(buttonPress(user, "lang:en"))).status).toBe(200);
     expect(await redis.get(key)).toEqual({ language: "en" });
-    expect((await slowHelp).status).toBe(200);
-    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+    expect((await slowCancel).status).toBe(200);
+    expect((await botApi.callsFor(user, "editMessageText")).map((call) => call.params.text)).toContain("Ничего не изменилось.");
     expect(await redis.get(key)).toEqual({ language: "en" });
   });
 });

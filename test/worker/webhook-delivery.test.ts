@@ -17,6 +17,23 @@ import {
 import { FAILED_UPDATE_IDS_KEY, failedUpdateKey } from "../../src/webhook/failed-updates.js";
 
 const redis = testRedis();
+/** Every Bot API call a request of its own, so a failing reply is the Worker's to handle (not Telegram's). */
+const REPLIES_AS_REQUESTS = { WEBHOOK_REPLY_METHODS: "none" };
+
+/**
+ * A press of the language button whose answer, the call the handler makes before its edit (and so a
+ * request of its own, while the edit rides on the response), meets `fault` at the Bot API.
+ */
+async function pressWithAnswerFault(user: number, fault: Record<string, unknown>): Promise<ReturnType<typeof buttonPress>> {
+  const press = buttonPress(user, "lang:en");
+  await botApi.addFault({ method: "answerCallbackQuery", callback_query_id: press.callback_query.id, ...fault });
+  return press;
+}
+
+/** The answers of one button press that reached the double. */
+async function answersOf(press: ReturnType<typeof buttonPress>) {
+  return (await botApi.calls("answerCallbackQuery")).filter((call) => call.params.callback_query_id === press.callback_query.id);
+}
 
 beforeEach(async () => {
   await botApi.reset();
@@ -39,9 +56,8 @@ describe("exactly once under Telegram's redeliveries", () => {
 
   it("concurrent deliveries of one update run the handler once; the losers are told to retry", async () => {
     const user = freshUserId();
-    const update = textMessage(user, "/help");
-    // A slow reply keeps the first delivery running while the others arrive.
-    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 500, times: 1 });
+    // A slow answer keeps the first delivery running while the others arrive.
+    const update = await pressWithAnswerFault(user, { delay_ms: 500, times: 1 });
     const first = deliver(update);
     await new Promise((resolve) => setTimeout(resolve, 150));
     const others = await Promise.all([deliver(update), deliver(update)]);
@@ -51,21 +67,43 @@ describe("exactly once under Telegram's redeliveries", () => {
       expect(await response.json()).toEqual({ error: "update_in_progress" });
     }
     expect((await first).status).toBe(200);
-    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
     // Telegram redelivers the 503s later: they find the update done.
     expect((await deliver(update)).status).toBe(200);
-    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+    expect(await answersOf(update)).toHaveLength(1);
+    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
+  });
+
+  it("a redelivery racing the done mark after the answer never runs the handler again", async () => {
+    for (let round = 0; round < 10; round++) {
+      const user = freshUserId();
+      const update = textMessage(user, "/help");
+      const [first, second] = await Promise.all([
+        deliver(update, { runReply: false }),
+        new Promise((resolve) => setTimeout(resolve, round)).then(() => deliver(update, { runReply: false })),
+      ]);
+      const bodies = [await first.text(), await second.text()];
+      // Exactly one delivery ran the handler and carries its reply; the other found it claimed or done.
+      expect(bodies.filter((body) => body.includes('"method":"sendMessage"'))).toHaveLength(1);
+      for (const [response, body] of [[first, bodies[0]], [second, bodies[1]]] as const) {
+        if (!body?.includes("sendMessage")) expect([200, 503]).toContain(response.status);
+      }
+    }
   });
 });
 
 describe("dependency failures answer 503 and lose nothing", () => {
-  it("Redis down: 503, and once it is back the redelivery is handled exactly once", async () => {
+  it.each([
+    ["dropping connections", () => redisGateway.down()],
+    // Accepting requests and never answering: only the deadline (REDIS_TIMEOUT_MS) ends the wait.
+    ["hanging", () => redisGateway.hang()],
+  ])("Upstash %s: 503 with Retry-After, nothing applied, and once it is back the update is handled exactly once", async (_how, fail) => {
     const user = freshUserId();
     const update = textMessage(user, "/help");
-    await redisGateway.down();
-    const failed = await deliver(update);
-    expect(failed.status).toBe(503);
-    expect(await failed.json()).toEqual({ error: "dependency_unavailable", dependency: "redis" });
+    await fail();
+    const response = await deliverWith({ REDIS_TIMEOUT_MS: "300" }, update);
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+    expect(await response.json()).toEqual({ error: "dependency_unavailable", dependency: "redis" });
     expect(await botApi.callsFor(user)).toEqual([]);
     await redisGateway.up();
     expect((await deliver(update)).status).toBe(200);
@@ -88,39 +126,21 @@ describe("dependency failures answer 503 and lose nothing", () => {
     expect(rows).toEqual([{ chat_id: String(user) }]);
   });
 
-  it("Redis lost after the reply went out: 200 with the callback answer, so the reply is never sent twice", async () => {
+  it("Redis lost after the answer reached the user: 200 with the edit, so nothing is ever sent twice", async () => {
     const user = freshUserId();
-    const choose = buttonPress(user, "lang:en");
-    // The choice is stored after the edit; Redis goes away while the edit is in flight.
-    await botApi.addFault({ method: "editMessageText", chat_id: user, delay_ms: 1000, times: 1 });
+    // The answer goes out before the edit; the choice is stored after both. Redis goes away while the
+    // answer is in flight, so storing the session fails after the user saw the answer.
+    const choose = await pressWithAnswerFault(user, { delay_ms: 1000, times: 1 });
     const delivery = deliver(choose);
     await new Promise((resolve) => setTimeout(resolve, 400));
     await redisGateway.down();
     const response = await delivery;
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({
-      method: "answerCallbackQuery",
-      callback_query_id: choose.callback_query.id,
-      text: "Language: English.",
-    });
+    expect(await response.json()).toMatchObject({ method: "editMessageText", chat_id: user, text: "Language: English." });
     await redisGateway.up();
     // Telegram does not redeliver after a 200; a stray redelivery finds the update still leased.
     expect(await (await deliver(choose)).json()).toEqual({ error: "update_in_progress" });
-    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
-  });
-
-  it("only the first webhook-reply call rides on the response: a later one reached the user, so no redelivery", async () => {
-    const user = freshUserId();
-    const press = buttonPress(user, "lang:en");
-    // The answer goes out with the response; the edit that follows is a request of its own.
-    await botApi.addFault({ method: "editMessageText", chat_id: user, delay_ms: 1000, times: 1 });
-    const delivery = deliverWith({ WEBHOOK_REPLY_METHODS: "editMessageText,answerCallbackQuery" }, press);
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    await redisGateway.down();
-    const response = await delivery;
-    await redisGateway.up();
-    expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ method: "answerCallbackQuery", text: "Language: English." });
+    expect(await answersOf(choose)).toHaveLength(1);
     expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
   });
 
@@ -130,52 +150,31 @@ describe("dependency failures answer 503 and lose nothing", () => {
     [429, 3],
   ])("Bot API %i: 503, and the redelivery after it recovers replies once", async (errorCode, retryAfter) => {
     const user = freshUserId();
-    const update = textMessage(user, "/help");
-    await botApi.addFault({ method: "sendMessage", chat_id: user, error_code: errorCode, retry_after: retryAfter });
+    const update = await pressWithAnswerFault(user, { error_code: errorCode, retry_after: retryAfter });
     const failed = await deliver(update);
     expect(failed.status).toBe(503);
     expect(await failed.json()).toEqual({ error: "dependency_unavailable", dependency: "telegram" });
     expect(await redis.get(updateKey(update.update_id))).toBeNull();
+    // The edit that was to ride on the answer went nowhere: the redelivery makes it.
+    expect(await botApi.callsFor(user, "editMessageText")).toEqual([]);
     await botApi.clearFaults();
     expect((await deliver(update)).status).toBe(200);
-    const sent = (await botApi.callsFor(user, "sendMessage")).length;
-    expect(sent).toBe(2); // the failed attempt reached the double too
+    expect(await answersOf(update)).toHaveLength(2); // the failed attempt reached the double too
+    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
   });
 });
 
 describe("Upstash accepting requests but never answering", () => {
-  it("the claim gives up after REDIS_TIMEOUT_MS: 503 with Retry-After, nothing applied, handled once later", async () => {
+  it("Upstash hanging once the handler runs: the update is still answered, and its replies sent once", async () => {
     const user = freshUserId();
-    const update = textMessage(user, "/help");
-    await redisGateway.hang();
-    const response = await deliverWith({ REDIS_TIMEOUT_MS: "300" }, update);
-    expect(response.status).toBe(503);
-    expect(response.headers.get("retry-after")).toBe("5");
-    expect(await response.json()).toEqual({ error: "dependency_unavailable", dependency: "redis" });
-    expect(await botApi.callsFor(user)).toEqual([]);
-    await redisGateway.up();
-    expect((await deliver(update)).status).toBe(200);
-    expect((await deliver(update)).status).toBe(200);
-    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
-  });
-
-  it("Upstash hanging once the handler runs: the update is still answered, and its reply sent once", async () => {
-    const user = freshUserId();
-    const update = textMessage(user, "/help");
-    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 1500, times: 1 });
+    // The session write after the slow answer hangs, and so does recording the failure.
+    const update = await pressWithAnswerFault(user, { delay_ms: 1500, times: 1 });
     const answered = deliverWith({ REDIS_TIMEOUT_MS: "300" }, update);
     await new Promise((resolve) => setTimeout(resolve, 500));
     await redisGateway.hang();
     expect((await answered).status).toBe(200);
-    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
-  });
-
-  it("every 503 for a dependency failure carries Retry-After", async () => {
-    const user = freshUserId();
-    await redisGateway.down();
-    const response = await deliver(textMessage(user, "/help"));
-    expect(response.status).toBe(503);
-    expect(response.headers.get("retry-after")).toBe("5");
+    expect(await answersOf(update)).toHaveLength(1);
+    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
   });
 });
 
@@ -184,7 +183,7 @@ describe("handler bugs", () => {
     const user = freshUserId();
     const update = textMessage(user, "/help");
     await botApi.addFault({ method: "sendMessage", chat_id: user, error_code: 400, description: "Bad Request: chat not found" });
-    const response = await deliver(update);
+    const response = await deliverWith(REPLIES_AS_REQUESTS, update);
     expect(response.status).toBe(200);
     const failed = await failedRecord(update.update_id);
     expect(failed).toMatchObject({ update_id: update.update_id, update_type: "message", error_name: "GrammyError" });
@@ -208,7 +207,7 @@ describe("what the failed-update store keeps", () => {
     try {
       await chatNotFound(user);
       const update = textMessage(user, "/help");
-      const response = await deliver(update);
+      const response = await deliverWith(REPLIES_AS_REQUESTS, update);
       expect(response.status).toBe(200);
       expect(await redis.get(updateKey(update.update_id))).toBe("done");
       await botApi.clearFaults();
@@ -224,7 +223,7 @@ describe("what the failed-update store keeps", () => {
     const user = freshUserId();
     await chatNotFound(user);
     const update = textMessage(user, `/help ${"я".repeat(4000)}`, { entities: Array.from({ length: 200 }, (_, i) => ({ offset: i, length: 1, type: "bold" })) });
-    expect((await deliverWith({ FAILED_UPDATES_RETENTION_DAYS: "2" }, update)).status).toBe(200);
+    expect((await deliverWith({ ...REPLIES_AS_REQUESTS, FAILED_UPDATES_RETENTION_DAYS: "2" }, update)).status).toBe(200);
     const record = await failedRecord(update.update_id);
     expect(record?.update).toBeUndefined();
     expect(record?.update_excerpt).toBe(JSON.stringify(update).slice(0, 8192));
@@ -242,7 +241,7 @@ describe("what the failed-update store keeps", () => {
     await redis.zadd(FAILED_UPDATE_IDS_KEY, { score: Date.now() - 8 * 24 * 60 * 60 * 1000, member: String(stale) });
     await chatNotFound(user);
     const update = textMessage(user, "/help");
-    expect((await deliver(update)).status).toBe(200);
+    expect((await deliverWith(REPLIES_AS_REQUESTS, update)).status).toBe(200);
     const ids = await failedUpdateIds();
     expect(ids[0]).toBe(update.update_id);
     expect(ids).not.toContain(stale);
@@ -280,25 +279,26 @@ describe("bad data in Redis", () => {
 describe("handler deadline", () => {
   it("an update past the deadline answers 503, finishes in the background and is not applied twice", async () => {
     const user = freshUserId();
-    const update = textMessage(user, "/help");
-    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 1500, times: 1 });
+    const update = await pressWithAnswerFault(user, { delay_ms: 1500, times: 1 });
     const late = await deliverWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "300" }, update);
     expect(late.status).toBe(503);
     expect(await late.json()).toEqual({ error: "handler_timeout" });
-    // deliverWith waited for the background work: the update is now recorded as done.
+    // deliverWith waited for the background work: the update is now recorded as done, and the edit
+    // that was to ride on the response went out as a request of its own.
     expect(await redis.get(updateKey(update.update_id))).toBe("done");
+    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
     expect((await deliver(update)).status).toBe(200);
-    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+    expect(await answersOf(update)).toHaveLength(1);
+    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
   });
 });
 
 describe("handler deadline, then Upstash down when the late handler ends", () => {
   it("the done mark is retried until Upstash is back: Telegram's redeliveries never run the update again", async () => {
     const user = freshUserId();
-    const update = textMessage(user, "/help");
     const started = Date.now();
     const at = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, started + ms - Date.now())));
-    await botApi.addFault({ method: "sendMessage", chat_id: user, delay_ms: 3000, times: 1 });
+    const update = await pressWithAnswerFault(user, { delay_ms: 3000, times: 1 });
     // Resolves once the late work is over too.
     const first = deliverWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "1500" }, update);
     const outage = (async () => {
@@ -318,40 +318,22 @@ describe("handler deadline, then Upstash down when the late handler ends", () =>
     await outage;
     expect(await redis.get(updateKey(update.update_id))).toBe("done");
     expect((await deliver(update)).status).toBe(200);
-    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+    expect(await answersOf(update)).toHaveLength(1);
+    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
   });
 });
 
 describe("handler deadline, then a bug", () => {
-  it("the late failure is kept in the failed list and its callback answer is still sent", async () => {
+  it("the late failure is kept in the failed list, and a redelivery does not run it again", async () => {
     const user = freshUserId();
-    const press = buttonPress(user, "lang:en");
-    await botApi.addFault({ method: "editMessageText", chat_id: user, delay_ms: 1500, error_code: 400, times: 1 });
+    const press = await pressWithAnswerFault(user, { delay_ms: 1500, error_code: 400, times: 1 });
     const late = await deliverWith({ WEBHOOK_HANDLER_TIMEOUT_MS: "300" }, press);
     expect(late.status).toBe(503);
     // deliverWith waited for the background work.
-    const answers = (await botApi.calls("answerCallbackQuery")).filter((call) => call.params.callback_query_id === press.callback_query.id);
-    expect(answers).toHaveLength(1);
     expect(await failedUpdateIds()).toContain(press.update_id);
     expect((await deliver(press)).status).toBe(200);
-    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
-  });
-});
-
-describe("webhook replies", () => {
-  it("answerCallbackQuery rides on the webhook response instead of a request of its own", async () => {
-    const user = freshUserId();
-    const update = buttonPress(user, "lang:en");
-    const response = await deliver(update);
-    expect(response.status).toBe(200);
-    expect(response.headers.get("content-type")).toContain("application/json");
-    expect(await response.json()).toEqual({
-      method: "answerCallbackQuery",
-      callback_query_id: update.callback_query.id,
-      text: "Language: English.",
-    });
-    expect(await botApi.calls("answerCallbackQuery")).toEqual([]);
-    expect(await botApi.callsFor(user, "editMessageText")).toHaveLength(1);
+    expect(await answersOf(press)).toHaveLength(1);
+    expect(await botApi.callsFor(user, "editMessageText")).toEqual([]);
   });
 });
 

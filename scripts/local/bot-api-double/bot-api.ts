@@ -1,4 +1,7 @@
-/** Serves `/bot<token>/<method>`: records the call, applies faults, runs the method, answers like Telegram. */
+/**
+ * Serves `/bot<token>/<method>`: records the call, applies faults, runs the method, answers like Telegram;
+ * and runs a webhook reply (a method in a webhook's answer) as Telegram does.
+ */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { sendJson } from "../http.js";
 import type { JsonObject } from "../json-object.js";
@@ -23,20 +26,40 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/**
- * The Bot API endpoint over `state`, for the bot `botInfo` under any of `tokens`.
- * It rejects with anything but an `ApiError`: that is a bug in the double.
- */
-export function botApiEndpoint(
-  state: BotState,
-  tokens: ReadonlySet<string>,
-  botInfo: JsonObject,
-): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
+/** The Bot API of the double: its HTTP endpoint, and what Telegram does with a webhook's answer. */
+export interface BotApiEndpoint {
+  /** Serves one `/bot<token>/<method>` request. It rejects with anything but an `ApiError`: that is a bug in the double. */
+  serve(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void>;
+  /**
+   * Runs the method a webhook answered with (`{ method, ...params }`), recorded like any call. Faults do
+   * not apply: they stand for the bot's own requests failing, and this one is Telegram's.
+   * @returns Telegram's answer to it, which the bot never sees.
+   */
+  runWebhookReply(reply: JsonObject): Promise<{ ok: boolean; description?: string }>;
+}
+
+/** The Bot API endpoint over `state`, for the bot `botInfo` under any of `tokens`. */
+export function botApiEndpoint(state: BotState, tokens: ReadonlySet<string>, botInfo: JsonObject): BotApiEndpoint {
   const handlers = new Map(
     Object.entries(methodTable(state, botInfo)).map(([name, handler]) => [name.toLowerCase(), { name, handler }]),
   );
 
-  return async (req, res, url) => {
+  async function runWebhookReply(reply: JsonObject): Promise<{ ok: boolean; description?: string }> {
+    const { method: requested, ...params } = reply;
+    const entry = handlers.get(String(requested).toLowerCase());
+    const method = entry?.name ?? String(requested);
+    state.calls.push({ method, token: [...tokens][0] ?? "", params, at: Date.now() });
+    if (entry === undefined) return { ok: false, description: "Not Found" };
+    try {
+      await entry.handler(params, new AbortController().signal);
+      return { ok: true };
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      return { ok: false, description: error.message };
+    }
+  }
+
+  async function serve(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     // Lets a long poll or a delay stop waiting when its client goes away.
     const abandoned = new AbortController();
     res.once("close", () => abandoned.abort());
@@ -76,5 +99,7 @@ export function botApiEndpoint(
       if (!(error instanceof ApiError)) throw error;
       if (!res.destroyed) sendError(res, error);
     }
-  };
+  }
+
+  return { serve, runWebhookReply };
 }

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { sendJson } from "../http.js";
 import { isJsonObject, type JsonObject } from "../json-object.js";
+import type { BotApiEndpoint } from "./bot-api.js";
 import { checkFault, type BotApiFault } from "./faults.js";
 import { floodControlRoute } from "./flood-control.js";
 import { readRequestBody } from "./http.js";
@@ -45,13 +46,15 @@ export function controlsOf(state: BotState): BotApiDoubleControls {
 }
 
 /**
- * Serves `/__control/*`: `GET|DELETE calls`, `POST reset`, `POST|DELETE faults`, `POST updates` and
- * `POST webhook-error` (what `getWebhookInfo` reports as the last delivery error), and
+ * Serves `/__control/*`: `GET|DELETE calls`, `POST reset`, `POST|DELETE faults`, `POST updates`,
+ * `POST webhook-error` (what `getWebhookInfo` reports as the last delivery error), `POST
+ * webhook-reply` (a webhook's answer `{ method, ...params }`, run as Telegram runs it) and
  * `POST|GET|DELETE flood` (./flood-control.ts).
  */
 export function controlEndpoint(
   state: BotState,
   controls: BotApiDoubleControls,
+  botApi: Pick<BotApiEndpoint, "runWebhookReply">,
 ): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
   return async (req, res, url) => {
     const body = req.method === "POST" ? await readRequestBody(req) : Buffer.alloc(0);
@@ -80,6 +83,11 @@ export function controlEndpoint(
           const updates = checkUpdates(json());
           controls.queueUpdates(updates);
           return done({ queued: updates.length });
+        }
+        case "POST /__control/webhook-reply": {
+          const reply = json();
+          if (!isJsonObject(reply) || typeof reply.method !== "string") throw new TypeError("expected { method: string, ...params }");
+          return done({ result: await botApi.runWebhookReply(reply) });
         }
         case "POST /__control/webhook-error": {
           const error = json();

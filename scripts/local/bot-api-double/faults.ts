@@ -19,6 +19,8 @@ export interface BotApiFault {
   retry_after?: number;
   /** Fail only calls whose `chat_id` is this one. */
   chat_id?: number | string;
+  /** Fail only calls whose `callback_query_id` is this one (answerCallbackQuery has no chat). */
+  callback_query_id?: string;
   /** How many matching calls fail; unlimited until cleared when absent. */
   times?: number;
 }
@@ -51,7 +53,7 @@ export function faultError(fault: BotApiFault, errorCode: number): ApiError {
 export function checkFault(value: unknown): BotApiFault {
   const problem = (why: string): TypeError => new TypeError(`invalid fault: ${why}`);
   if (!isJsonObject(value)) throw problem("expected an object");
-  const { method, error_code, delay_ms, description, retry_after, chat_id, times } = value;
+  const { method, error_code, delay_ms, description, retry_after, chat_id, callback_query_id, times } = value;
   if (typeof method !== "string" || method === "") throw problem("method must be a method name or \"*\"");
   if (delay_ms !== undefined && !(Number.isInteger(delay_ms) && (delay_ms as number) >= 0)) {
     throw problem("delay_ms must be a non-negative integer");
@@ -67,6 +69,7 @@ export function checkFault(value: unknown): BotApiFault {
   if (chat_id !== undefined && typeof chat_id !== "number" && typeof chat_id !== "string") {
     throw problem("chat_id must be a number or a string");
   }
+  if (callback_query_id !== undefined && typeof callback_query_id !== "string") throw problem("callback_query_id must be a string");
   if (times !== undefined && !(Number.isInteger(times) && (times as number) >= 1)) throw problem("times must be a positive integer");
   return { ...(value as unknown as BotApiFault) };
 }

@@ -105,7 +105,8 @@ export class BotState {
     const fault = this.faults.find(
       (f) =>
         (f.method === "*" || f.method.toLowerCase() === method.toLowerCase()) &&
-        (f.chat_id === undefined || str(f.chat_id) === str(params.chat_id)),
+        (f.chat_id === undefined || str(f.chat_id) === str(params.chat_id)) &&
+        (f.callback_query_id === undefined || f.callback_query_id === str(params.callback_query_id)),
     );
     if (fault?.times !== undefined) {
       fault.times -= 1;

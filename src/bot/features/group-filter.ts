@@ -2,7 +2,7 @@ import { Composer, type Context } from "grammy";
 import type { BotContext } from "../context.js";
 
 /** True for a group message that is not a command addressed to this bot by name. */
-function isUnaddressedGroupMessage(ctx: Context): boolean {
+export function isUnaddressedGroupMessage(ctx: Context): boolean {
   const chatType = ctx.chat?.type;
   if ((chatType !== "group" && chatType !== "supergroup") || ctx.message === undefined) return false;
   const command = ctx.message.text?.split(/\s/, 1)[0] ?? "";

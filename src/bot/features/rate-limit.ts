@@ -1,40 +1,31 @@
-import { Ratelimit } from "@upstash/ratelimit";
-import { Composer } from "grammy";
-import type { Redis } from "../../clients/redis.js";
+import { Composer, type Context } from "grammy";
 import type { BotContext } from "../context.js";
-
-const WINDOW_SECONDS = 60;
-/** Identifiers known to be over the limit, kept per isolate so repeat offenders cost no round trip. */
-const blockedCache = new Map<string, number>();
+import type { SlidingWindowRateLimiter } from "../rate-limiter.js";
 
 /**
- * Per-user rate limit with `@upstash/ratelimit` on messages and button presses: over the limit, the
- * user is told once per window and then ignored until the window passes (a pressed button is still
- * answered, with the warning).
- * @param redis the Upstash client.
- * @param updatesPerMinute updates one user may send per minute; 0 turns the limit off.
+ * The user an update counts against, if any: only what a user sends is limited, and blocking or
+ * unblocking the bot must always be recorded.
  */
-export function rateLimit(redis: Redis, updatesPerMinute: number): Composer<BotContext> {
+export function rateLimitedUserOf(ctx: Context): number | undefined {
+  return ctx.myChatMember === undefined ? ctx.from?.id : undefined;
+}
+
+/**
+ * Per-user rate limit on messages and button presses: over the limit, the user is told once per window
+ * and then ignored until the window passes (a pressed button is still answered, with the warning).
+ * @param limiter the limiter; undefined turns the limit off.
+ */
+export function rateLimit(limiter: SlidingWindowRateLimiter | undefined): Composer<BotContext> {
   const feature = new Composer<BotContext>();
-  if (updatesPerMinute === 0) return feature;
-  const limiter = new Ratelimit({
-    redis,
-    limiter: Ratelimit.slidingWindow(updatesPerMinute, `${WINDOW_SECONDS} s`),
-    prefix: "bot:ratelimit",
-    ephemeralCache: blockedCache,
-    analytics: false,
-  });
+  if (limiter === undefined) return feature;
   feature.use(async function limitPerUser(ctx, next) {
-    const userId = ctx.from?.id;
-    // Only what a user sends is limited: blocking or unblocking the bot must always be recorded.
-    if (userId === undefined || ctx.myChatMember !== undefined) return next();
-    const { success } = await limiter.limit(String(userId));
-    if (success) return next();
+    const userId = rateLimitedUserOf(ctx);
+    if (userId === undefined) return next();
+    const verdict = await limiter.limit(ctx.update, userId);
+    if (verdict === "allowed") return next();
     // A pressed button spins until answered, so it always gets the warning as a toast.
     if (ctx.callbackQuery !== undefined) return void (await ctx.answerCallbackQuery({ text: ctx.t("rate_limited") }));
-    if (ctx.chat === undefined) return;
-    const firstWarning = await redis.set(`bot:ratelimit-warned:${userId}`, 1, { nx: true, ex: WINDOW_SECONDS });
-    if (firstWarning !== null) await ctx.reply(ctx.t("rate_limited"));
+    if (verdict === "limited_first" && ctx.chat !== undefined) await ctx.reply(ctx.t("rate_limited"));
   });
   return feature;
 }
