@@ -10,7 +10,7 @@ import { deliveryKeyOf, type DeliveryKey, type NotificationStore, type Outcome }
 import type { NotificationContent } from "./content.js";
 
 /** The dead-letter queue is the notifications queue's name with this suffix (wrangler.toml). */
-export const DEAD_LETTER_SUFFIX = "-dlq";
+const DEAD_LETTER_SUFFIX = "-dlq";
 /** A message the pacer would hold longer than this goes back on the queue with a delay instead. */
 const MAX_PACING_WAIT_MS = 3000;
 /** Backoff of retries after failures: 2, 4, 8 … seconds, at most 5 minutes. */

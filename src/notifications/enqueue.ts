@@ -14,7 +14,7 @@ export interface Enqueued {
 }
 
 /** Splits messages into `sendBatch` calls within both of the queue's limits. */
-export function batchesOf(messages: readonly Enqueued[]): Enqueued[][] {
+function batchesOf(messages: readonly Enqueued[]): Enqueued[][] {
   const batches: Enqueued[][] = [];
   let current: Enqueued[] = [];
   let bytes = 0;

@@ -44,6 +44,3 @@ export type QueueMessageBody = v.InferOutput<typeof queueMessage>;
 export type DeliverMessage = v.InferOutput<typeof deliverMessage>;
 export type FanoutMessage = v.InferOutput<typeof fanoutMessage>;
 export type OutcomeMessage = v.InferOutput<typeof outcomeMessage>;
-
-/** What `Queue.sendBatch` accepts at most per call. */
-export const SEND_BATCH_MAX_MESSAGES = 100;

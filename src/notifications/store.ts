@@ -21,7 +21,6 @@ export interface NotificationRow {
   id: string;
   fingerprint: string;
   recipients: number;
-  createdAt: Date;
   /** Every delivery is on the queue. */
   enqueued: boolean;
   /** A request holds the lease to enqueue it right now. */
@@ -144,7 +143,6 @@ interface NotificationRecord {
   id: string;
   fingerprint: string;
   recipients: number;
-  created_at: string;
   enqueued: boolean;
   enqueuing: boolean;
 }
@@ -154,13 +152,12 @@ function rowOf(record: NotificationRecord): NotificationRow {
     id: record.id,
     fingerprint: record.fingerprint,
     recipients: Number(record.recipients),
-    createdAt: new Date(record.created_at),
     enqueued: record.enqueued,
     enqueuing: record.enqueuing,
   };
 }
 
-const SELECT_NOTIFICATION = `SELECT id, fingerprint, recipients, created_at, enqueued_at IS NOT NULL AS enqueued,
+const SELECT_NOTIFICATION = `SELECT id, fingerprint, recipients, enqueued_at IS NOT NULL AS enqueued,
   coalesce(enqueue_lease_until > now(), FALSE) AS enqueuing FROM notifications WHERE id = $1`;
 
 /** Notifications and their per-chat deliveries in Postgres; each method is one round trip. */
@@ -209,11 +206,6 @@ SELECT (SELECT count(*) FROM created)::int AS created,
       { text: SELECT_NOTIFICATION, params: [notification.id] },
     ])) as [[{ created: number; first_page: string[] }], [NotificationRecord]];
     return { created: inserted.created === 1, row: rowOf(stored), firstPage: inserted.first_page };
-  }
-
-  async find(id: string): Promise<NotificationRow | undefined> {
-    const [record] = await this.db.query<NotificationRecord>(SELECT_NOTIFICATION, [id]);
-    return record === undefined ? undefined : rowOf(record);
   }
 
   /** Takes the right to enqueue a notification that is not on the queue and that no request is enqueueing. */
