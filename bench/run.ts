@@ -31,6 +31,7 @@ import { round } from "./lib/stats.js";
 import { perUpdate, summariseRounds } from "./lib/summary.js";
 import { checkTargets } from "./lib/targets.js";
 import { startWorkerd } from "./lib/workerd.js";
+import { broadcastMarkdown, runBroadcast } from "./broadcast.js";
 
 const OUT = join(REPO_ROOT, "bench/out");
 const WORKER_METAFILE = join(OUT, "worker-meta.json");
@@ -321,7 +322,11 @@ async function main(): Promise<number> {
     check,
   });
 
-  // 11. The report.
+  // 11. A broadcast through the queue (bench/broadcast.ts).
+  const broadcast = await runBroadcast({ bundlePath: workerBundle.path, services, bindings, storage: STORAGE });
+  progress(`broadcast: ${broadcast.messages} messages at ${broadcast.achievedPerSecond}/s (${broadcast.achievedShare} of ${broadcast.rate}/s), ${broadcast.refused429} 429s`);
+
+  // 12. The report.
   const measured: Omit<Results, "targets"> = {
     meta: {
       ...describeRun(busyBefore),
@@ -349,9 +354,9 @@ async function main(): Promise<number> {
     latency_model: { model: SETTINGS.latencyModel, rows: latency.rows },
     latencyModelDetail: latency.detail,
   };
-  const results: Results = { ...measured, targets: checkTargets(measured) };
+  const results: Results & { broadcast: typeof broadcast } = { ...measured, targets: checkTargets(measured), broadcast };
   writeFileSync(join(REPO_ROOT, "bench/results.json"), `${JSON.stringify(results, null, 2)}\n`);
-  const markdown = renderMarkdown(results);
+  const markdown = renderMarkdown(results) + broadcastMarkdown(broadcast);
   writeFileSync(join(REPO_ROOT, "bench/results.md"), markdown);
   console.log(`\n${markdown}`);
   progress(`wrote bench/results.json and bench/results.md`);

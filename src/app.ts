@@ -5,6 +5,7 @@ import { DependencyError, RETRY_AFTER_SECONDS } from "./lib/errors.js";
 import { errorFields, plainLogger } from "./lib/logger.js";
 import { health } from "./routes/health.js";
 import { internal } from "./routes/internal.js";
+import { notifications } from "./routes/notifications.js";
 import { webhook } from "./routes/webhook.js";
 import type { AppEnv } from "./types.js";
 
@@ -16,6 +17,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/", health);
   app.route("/", webhook);
   app.route("/internal", internal);
+  app.route("/internal", notifications);
   app.notFound((c) => c.json({ error: "not_found" }, 404));
   app.onError(function handleError(error, c) {
     if (error instanceof ConfigError) {

@@ -60,6 +60,10 @@ const variables = {
     v.optional(v.pipe(v.string(), v.digits(), v.transform(Number), v.minValue(1), v.maxValue(365)), "7"),
     "a whole number of days between 1 and 365",
   ],
+  TELEGRAM_SEND_RATE: [
+    v.optional(v.pipe(v.string(), v.digits(), v.transform(Number), v.minValue(1), v.maxValue(1000)), "30"),
+    "a whole number of messages per second between 1 and 1000 (above 30 needs paid broadcasts)",
+  ],
   WEBHOOK_REPLY_METHODS: [
     v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z,]*$/)), "sendMessage,editMessageText,answerCallbackQuery"),
     "a comma-separated list of Bot API method names",
@@ -102,6 +106,8 @@ export interface WorkerConfig extends BotConfig {
   webhookReplyMethods: ReadonlySet<string>;
   /** How long a failed update is kept for inspection. */
   failedUpdatesRetentionSeconds: number;
+  /** Notification messages per second the bot may send (Telegram's 30, up to 1000 with paid broadcasts). */
+  sendRate: number;
 }
 
 /**
@@ -139,6 +145,7 @@ export function parseWorkerConfig(env: object): WorkerConfig {
     handlerTimeoutMs: readVariable(env, "WEBHOOK_HANDLER_TIMEOUT_MS"),
     webhookReplyMethods: new Set(readVariable(env, "WEBHOOK_REPLY_METHODS").split(",").filter((name) => name !== "" && name !== "none")),
     failedUpdatesRetentionSeconds: readVariable(env, "FAILED_UPDATES_RETENTION_DAYS") * 24 * 60 * 60,
+    sendRate: readVariable(env, "TELEGRAM_SEND_RATE"),
   };
 }
 

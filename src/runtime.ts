@@ -10,6 +10,7 @@ import { DependencyError } from "./lib/errors.js";
 import { createLogger, type Logger } from "./lib/logger.js";
 import type { SlidingWindowRateLimiter } from "./bot/rate-limiter.js";
 import { ResponseReplies } from "./bot/response-replies.js";
+import { createNotifications, type Notifications } from "./notifications/index.js";
 import { FailedUpdateStore } from "./webhook/failed-updates.js";
 import { UpdateLedger } from "./webhook/update-ledger.js";
 
@@ -28,6 +29,8 @@ export interface Runtime {
   sessions: UpstashSessionStorage<SessionData>;
   rateLimiter: SlidingWindowRateLimiter | undefined;
   ledger: UpdateLedger;
+  /** Notifications from the Django backend: their API and the queue consumer. */
+  notifications: Notifications;
   /** Resolves once the bot knows who it is (`TELEGRAM_BOT_INFO`, or one `getMe` per isolate). */
   botReady(): Promise<void>;
 }
@@ -36,7 +39,7 @@ const runtimes = new WeakMap<object, Runtime>();
 /** How long the first request of an isolate waits for getMe when TELEGRAM_BOT_INFO is not set. */
 const GET_ME_DEADLINE_MS = 5000;
 
-function createRuntime(config: WorkerConfig): Runtime {
+function createRuntime(config: WorkerConfig, env: Env): Runtime {
   const logger = createLogger(secretsOf(config));
   const redis = createRedis(config.redis);
   const db = createDb(config.database);
@@ -62,7 +65,8 @@ function createRuntime(config: WorkerConfig): Runtime {
     );
     return initializing;
   };
-  return { config, logger, redis, db, bot, services, replies, sessions, rateLimiter, ledger, botReady };
+  const notifications = createNotifications({ config, db, api: bot.api, accounts: services.accounts, logger, bindings: env });
+  return { config, logger, redis, db, bot, services, replies, sessions, rateLimiter, ledger, notifications, botReady };
 }
 
 /**
@@ -72,7 +76,7 @@ function createRuntime(config: WorkerConfig): Runtime {
 export function runtimeFor(env: Env): Runtime {
   let runtime = runtimes.get(env);
   if (runtime === undefined) {
-    runtime = createRuntime(parseWorkerConfig(env));
+    runtime = createRuntime(parseWorkerConfig(env), env);
     runtimes.set(env, runtime);
   }
   return runtime;

@@ -9,7 +9,8 @@ import { readFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
-import { Miniflare, NoOpLog, type Log } from "miniflare";
+import { Miniflare, NoOpLog, type Log, type WorkerOptions } from "miniflare";
+import { unstable_readConfig } from "wrangler";
 
 /** The repository root. */
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -56,6 +57,8 @@ export interface BundleOptions {
   unminified?: boolean;
   /** Also write esbuild's metafile (inputs, outputs, bytes per module) to this path (`--metafile`). */
   metafile?: string;
+  /** Build from this entry module instead of the config's `main`. */
+  entry?: string;
 }
 
 /**
@@ -67,6 +70,7 @@ export async function buildWorkerBundle(outDir: string, config?: string, options
   if (config !== undefined) args.push("--config", config, "--compatibility-date", compatibilityDate());
   if (options.unminified) args.push("--minify=false");
   if (options.metafile !== undefined) args.push("--metafile", options.metafile);
+  if (options.entry !== undefined) args.push(options.entry);
   const output = await runWrangler(args);
   const file = readdirSync(outDir).find((name) => name.endsWith(".js"));
   if (file === undefined) throw new Error(`no .js bundle in ${outDir}`);
@@ -99,6 +103,46 @@ export interface RunWorkerOptions {
   /** Miniflare's own log (startup, warnings, request lines with `logRequests`); silent by default. */
   log?: Log;
   logRequests?: boolean;
+  /** Also give the Worker the queues and Durable Objects this wrangler config declares (the bot's wrangler.toml). */
+  wranglerConfig?: string;
+}
+
+type WorkerConfig = WorkerOptions["config"];
+
+/**
+ * The queues (producers and consumers, with their batch, retry and dead-letter settings) and Durable
+ * Objects of a wrangler config, as Miniflare runs them under `wrangler dev`.
+ */
+function platformOf(configPath: string, workerName: string): Pick<WorkerConfig, "env" | "triggers" | "exports"> {
+  const config = unstable_readConfig({ config: configPath }, { hideWarnings: true }) as unknown as {
+    queues: {
+      producers?: { binding: string; queue: string }[];
+      consumers?: { queue: string; max_batch_size?: number; max_batch_timeout?: number; max_retries?: number; dead_letter_queue?: string }[];
+    };
+    durable_objects: { bindings: { name: string; class_name: string }[] };
+    migrations: { new_sqlite_classes?: string[] }[];
+  };
+  const env: NonNullable<WorkerConfig["env"]> = {};
+  for (const producer of config.queues.producers ?? []) env[producer.binding] = { type: "queue", name: producer.queue };
+  for (const binding of config.durable_objects.bindings) {
+    env[binding.name] = { type: "durable-object", worker: workerName, exportName: binding.class_name };
+  }
+  const triggers: NonNullable<WorkerConfig["triggers"]> = (config.queues.consumers ?? []).map((consumer) => ({
+    type: "queue" as const,
+    name: consumer.queue,
+    ...(consumer.max_batch_size === undefined ? {} : { maxBatchSize: consumer.max_batch_size }),
+    ...(consumer.max_batch_timeout === undefined ? {} : { maxBatchTimeout: consumer.max_batch_timeout }),
+    ...(consumer.max_retries === undefined ? {} : { maxRetries: consumer.max_retries }),
+    ...(consumer.dead_letter_queue === undefined ? {} : { deadLetterQueue: consumer.dead_letter_queue }),
+  }));
+  const sqlite = new Set(config.migrations.flatMap((migration) => migration.new_sqlite_classes ?? []));
+  const exports: NonNullable<WorkerConfig["exports"]> = Object.fromEntries(
+    config.durable_objects.bindings.map((binding) => [
+      binding.class_name,
+      { type: "durable-object" as const, storage: sqlite.has(binding.class_name) ? ("sqlite" as const) : ("legacy-kv" as const) },
+    ]),
+  );
+  return { env, triggers, exports };
 }
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
@@ -131,6 +175,7 @@ export async function runWorkerBundle(options: RunWorkerOptions): Promise<Runnin
   if (existsSync(`${bundlePath}.map`)) {
     modules[`${mainModule}.map`] = { type: "sourcemap", contents: await readFile(`${bundlePath}.map`, "utf8") };
   }
+  const platform = options.wranglerConfig === undefined ? {} : platformOf(options.wranglerConfig, options.name);
   const mf = withoutNewSignalHandlers(
     () =>
       new Miniflare({
@@ -148,9 +193,11 @@ export async function runWorkerBundle(options: RunWorkerOptions): Promise<Runnin
               name: options.name,
               compatibilityDate: compatibilityDate(),
               manifest: { mainModule, modules },
-              env: Object.fromEntries(
-                Object.entries(options.bindings).map(([name, value]) => [name, { type: "text" as const, value }]),
-              ),
+              ...platform,
+              env: {
+                ...platform.env,
+                ...Object.fromEntries(Object.entries(options.bindings).map(([name, value]) => [name, { type: "text" as const, value }])),
+              },
             },
           },
         ],

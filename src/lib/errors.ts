@@ -2,7 +2,7 @@
 export const RETRY_AFTER_SECONDS = "5";
 
 /** Which outside service failed. */
-export type Dependency = "redis" | "postgres" | "telegram";
+export type Dependency = "redis" | "postgres" | "telegram" | "queue";
 
 /**
  * A failure of a dependency that a later retry can fix (network, timeout, 5xx, rate limit).

@@ -13,7 +13,7 @@ import { Log, LogLevel } from "miniflare";
 import pg from "pg";
 import { LOCAL_BOT_INFO, startLocalServices, type LocalServices } from "../../scripts/lib/local-services.js";
 import { dropDatabase, flushRedisDatabase, recreateDatabase } from "../../scripts/lib/local-storage.js";
-import { buildWorkerBundle, runWorkerBundle } from "../../scripts/lib/worker-bundle.js";
+import { buildWorkerBundle, REPO_ROOT, runWorkerBundle } from "../../scripts/lib/worker-bundle.js";
 
 /** Redis database of this suite; flushed before and after. */
 export const REDIS_URL = "redis://127.0.0.1:6379/12";
@@ -95,11 +95,20 @@ class CapturingLog extends Log {
   }
 }
 
+/** How a deployment differs from the default one. */
+export interface DeploymentOptions {
+  /** Build from this entry module instead of wrangler.toml's `main` (which it wraps). */
+  entry?: string;
+  /** More variables for the Worker. */
+  vars?: Record<string, string>;
+}
+
 /**
- * Builds the Worker, starts the local services and runs the bundle in Miniflare.
+ * Builds the Worker, starts the local services and runs the bundle in Miniflare with the queues and
+ * Durable Objects of wrangler.toml, as `wrangler dev` would.
  * On any failure whatever was started is stopped again before the error is rethrown.
  */
-export async function startDeployment(): Promise<Deployment> {
+export async function startDeployment(options: DeploymentOptions = {}): Promise<Deployment> {
   const started = Date.now();
   const secrets = newSecrets();
   const logs: string[] = [];
@@ -115,7 +124,7 @@ export async function startDeployment(): Promise<Deployment> {
     cleanups.push(() => rm(outdir, { recursive: true, force: true }));
 
     const [bundle] = await Promise.all([
-      buildWorkerBundle(outdir),
+      buildWorkerBundle(outdir, undefined, { entry: options.entry }),
       flushRedisDatabase(REDIS_URL),
       recreateDatabase(POSTGRES, DATABASE),
     ]);
@@ -141,6 +150,7 @@ export async function startDeployment(): Promise<Deployment> {
       TELEGRAM_WEBHOOK_URL: "https://mtt-pro-api.xlog.uz/bot/webhook/",
       TELEGRAM_IP_ALLOWLIST: "off",
       RATE_LIMIT_PER_MINUTE: "0",
+      ...options.vars,
     };
     // The local services fill in tokens they were given; make sure the Worker gets exactly these.
     Object.assign(vars, {
@@ -152,6 +162,7 @@ export async function startDeployment(): Promise<Deployment> {
       name: "mtt-pro-bot",
       bundlePath: bundle.path,
       bindings: vars,
+      wranglerConfig: join(REPO_ROOT, "wrangler.toml"),
       onLog: (message, level) => logs.push(`[workerd ${level}] ${message}`),
       log: new CapturingLog((line) => logs.push(`[miniflare] ${line}`)),
       logRequests: true,

@@ -90,6 +90,9 @@ describe("configuration is validated at the first request", () => {
     ["FAILED_UPDATES_RETENTION_DAYS", "0", "malformed"],
     ["FAILED_UPDATES_RETENTION_DAYS", "366", "malformed"],
     ["FAILED_UPDATES_RETENTION_DAYS", "7d", "malformed"],
+    ["TELEGRAM_SEND_RATE", "0", "malformed"],
+    ["TELEGRAM_SEND_RATE", "1001", "malformed"],
+    ["TELEGRAM_SEND_RATE", "30/s", "malformed"],
     ["WEBHOOK_REPLY_METHODS", "answerCallbackQuery;sendMessage", "malformed"],
     ["WEBHOOK_REPLY_METHODS", "answer_callback_query", "malformed"],
   ])("%s %j → 500 naming the variable; the value is in no response or log line", async (variable, value, problem) => {
@@ -113,6 +116,8 @@ describe("configuration is validated at the first request", () => {
     ["RATE_LIMIT_PER_MINUTE", "100000"],
     ["WEBHOOK_HANDLER_TIMEOUT_MS", "1"],
     ["WEBHOOK_HANDLER_TIMEOUT_MS", "50000"],
+    ["TELEGRAM_SEND_RATE", "1"],
+    ["TELEGRAM_SEND_RATE", "1000"],
     ["WEBHOOK_REPLY_METHODS", "answerCallbackQuery,sendMessage"],
     ["WEBHOOK_REPLY_METHODS", ""],
   ])("%s %j is at the edge of what is accepted", async (variable, value) => {

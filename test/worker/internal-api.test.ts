@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { TEST_SECRETS } from "./bindings.js";
 import { freshUserId, textMessage } from "./fixtures.js";
-import { botApi, callWorker, deliver, redisGateway, testSql } from "./helpers.js";
+import { botApi, callWorker, deliver, neonGateway, redisGateway, testSql } from "./helpers.js";
 
 const sql = testSql();
 const auth = { Authorization: `Bearer ${TEST_SECRETS.BOT_INTERNAL_API_TOKEN}`, "Content-Type": "application/json" };
@@ -173,5 +173,93 @@ describe("POST /bot/internal/notify", () => {
     expect(response.status).toBe(400);
     const json = (await response.json()) as { fields: Record<string, string[]> };
     expect(Object.keys(json.fields).sort()).toEqual([...fields].sort());
+  });
+});
+
+describe("POST /bot/internal/notify once messages went out (issue 11, defect 4)", () => {
+  it("Postgres failing while a blocked chat is recorded after another chat was sent: 200 with per-chat results, not 503", async () => {
+    const webUser = webUserSeq++;
+    const [first, second] = [await linkedUser(webUser), await linkedUser(webUser)];
+    await botApi.reset();
+    // The first chat's message is slow to go out; Postgres goes away while it does, before the second
+    // chat's 403 is recorded.
+    await botApi.addFault({ method: "sendMessage", chat_id: first, delay_ms: 1500, times: 1 });
+    await botApi.addFault({ method: "sendMessage", chat_id: second, error_code: 403, description: "Forbidden: bot was blocked by the user" });
+    const answer = post("/bot/internal/notify", { user_id: webUser, text: "Your order shipped" });
+    for (let i = 0; (await botApi.callsFor(first, "sendMessage")).length === 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 50));
+    await neonGateway.down();
+    let response: Response;
+    try {
+      response = await answer;
+    } finally {
+      await neonGateway.up();
+    }
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      user_id: webUser,
+      delivered: 1,
+      results: [
+        { chat_id: String(first), status: "sent", message_id: expect.any(Number) },
+        { chat_id: String(second), status: "blocked", recorded: false },
+      ],
+    });
+    await botApi.clearFaults();
+  });
+});
+
+describe("POST /bot/internal/notify with an id", () => {
+  it("sends once; the same id again answers the same results without sending; another body is 409", async () => {
+    const webUser = webUserSeq++;
+    const [first, second] = [await linkedUser(webUser), await linkedUser(webUser)];
+    await botApi.reset();
+    const request = { id: `notify:${webUser}`, user_id: webUser, text: "Paid, thank you" };
+    const answer = await post("/bot/internal/notify", request);
+    expect(answer.status).toBe(200);
+    const body = await answer.json();
+    expect(body).toEqual({
+      user_id: webUser,
+      delivered: 2,
+      results: [
+        { chat_id: String(first), status: "sent", message_id: expect.any(Number) },
+        { chat_id: String(second), status: "sent", message_id: expect.any(Number) },
+      ],
+    });
+    const again = await post("/bot/internal/notify", request);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual(body);
+    const changed = await post("/bot/internal/notify", { ...request, text: "Paid twice?" });
+    expect(changed.status).toBe(409);
+    expect(await changed.json()).toEqual({ error: "conflict", detail: "this id belongs to a notification with another body" });
+    expect(await botApi.calls("sendMessage")).toHaveLength(2);
+  });
+
+  it("the same id posted 3 times at once sends each chat one message", async () => {
+    const webUser = webUserSeq++;
+    const user = await linkedUser(webUser);
+    await botApi.reset();
+    const request = { id: `notify:${webUser}`, user_id: webUser, text: "Concurrent" };
+    const answers = await Promise.all([1, 2, 3].map(() => post("/bot/internal/notify", request)));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(await botApi.callsFor(user, "sendMessage")).toHaveLength(1);
+  });
+
+  it("a chat still pending after a failure is tried again by the repeat, the sent one is not", async () => {
+    const webUser = webUserSeq++;
+    const [first, second] = [await linkedUser(webUser), await linkedUser(webUser)];
+    await botApi.reset();
+    await botApi.addFault({ method: "sendMessage", chat_id: second, error_code: 502, times: 1 });
+    const request = { id: `notify:${webUser}`, user_id: webUser, text: "Retry me" };
+    const body = (await (await post("/bot/internal/notify", request)).json()) as any;
+    expect(body.results.map((r: any) => r.status)).toEqual(["sent", "failed"]);
+    const again = (await (await post("/bot/internal/notify", request)).json()) as any;
+    expect(again.results.map((r: any) => r.status)).toEqual(["sent", "sent"]);
+    expect((await botApi.callsFor(first, "sendMessage")).length).toBe(1);
+    expect((await botApi.callsFor(second, "sendMessage")).length).toBe(2);
+  });
+
+  it("an id that is not 1-64 of A-Z a-z 0-9 _ . : - → 400", async () => {
+    const response = await post("/bot/internal/notify", { id: "no spaces please", user_id: 1, text: "x" });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: "invalid_request", fields: { id: ["must be 1-64 characters of A-Z a-z 0-9 _ . : -"] } });
   });
 });

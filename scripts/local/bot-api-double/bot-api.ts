@@ -90,11 +90,14 @@ export function botApiEndpoint(state: BotState, tokens: ReadonlySet<string>, bot
     if (fault?.delay_ms !== undefined) await pause(fault.delay_ms, abandoned.signal);
     if (fault?.error_code !== undefined) return sendError(res, faultError(fault, fault.error_code));
     if (entry === undefined) return sendError(res, new ApiError(404, "Not Found"));
+    const refusal = state.flood.admit(method, params);
+    if (refusal !== undefined) return sendError(res, refusal);
     try {
       const reply = await entry.handler(params, abandoned.signal);
       state.events.emit("call", { method, params, result: reply.result });
       if (!res.destroyed) sendJson(res, 200, { ok: true, ...reply });
     } catch (error) {
+      state.flood.withdraw(method, params);
       if (!(error instanceof ApiError)) throw error;
       if (!res.destroyed) sendError(res, error);
     }

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from "node:events";
 import { isJsonObject, type JsonObject } from "../json-object.js";
-import type { Entity } from "./html.js";
+import type { Entity } from "../../../src/lib/telegram-text.js";
 import type { BotState } from "./state.js";
 import type { DeliveryReport } from "./webhook-delivery.js";
 

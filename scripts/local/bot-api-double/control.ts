@@ -4,6 +4,7 @@ import { sendJson } from "../http.js";
 import { isJsonObject, type JsonObject } from "../json-object.js";
 import type { BotApiEndpoint } from "./bot-api.js";
 import { checkFault, type BotApiFault } from "./faults.js";
+import { floodControlRoute } from "./flood-control.js";
 import { readRequestBody } from "./http.js";
 import type { BotState, RecordedCall } from "./state.js";
 
@@ -46,8 +47,9 @@ export function controlsOf(state: BotState): BotApiDoubleControls {
 
 /**
  * Serves `/__control/*`: `GET|DELETE calls`, `POST reset`, `POST|DELETE faults`, `POST updates`,
- * `POST webhook-error` (what `getWebhookInfo` reports as the last delivery error) and `POST
- * webhook-reply` (a webhook's answer `{ method, ...params }`, run as Telegram runs it).
+ * `POST webhook-error` (what `getWebhookInfo` reports as the last delivery error), `POST
+ * webhook-reply` (a webhook's answer `{ method, ...params }`, run as Telegram runs it) and
+ * `POST|GET|DELETE flood` (./flood-control.ts).
  */
 export function controlEndpoint(
   state: BotState,
@@ -59,7 +61,10 @@ export function controlEndpoint(
     const json = (): unknown => JSON.parse(body.toString("utf8") || "null");
     const done = (extra: JsonObject = {}): void => sendJson(res, 200, { ok: true, ...extra });
     try {
-      switch (`${req.method ?? "GET"} ${url.pathname.replace(/\/+$/, "")}`) {
+      const route = `${req.method ?? "GET"} ${url.pathname.replace(/\/+$/, "")}`;
+      const flood = floodControlRoute(state, route, json);
+      if (flood !== undefined) return sendJson(res, 200, flood);
+      switch (route) {
         case "GET /__control/calls":
           return sendJson(res, 200, controls.calls(url.searchParams.get("method") || undefined));
         case "DELETE /__control/calls":

@@ -1,32 +1,19 @@
 /** What a sent or edited message contains: its formatted text or caption and its inline keyboard. */
 import { isJsonObject, type JsonObject } from "../json-object.js";
 import { badRequest } from "./api-error.js";
-import { parseHtml, type Entity, type FormattedText } from "./html.js";
-import { parseMarkdown, parseMarkdownV2 } from "./markdown.js";
-import { clamp, jsonParam, str } from "./params.js";
+import { formatText as formatTelegramText, TelegramTextError, type Entity, type FormattedText } from "../../../src/lib/telegram-text.js";
+import { jsonParam, str } from "./params.js";
 
-/** Text as Telegram stores it: parse mode applied, surrounding whitespace trimmed. */
+/** Text as Telegram stores it (src/lib/telegram-text.ts), with Telegram's error answer for bad markup. */
 function formatText(raw: unknown, parseMode: unknown, entities: unknown): FormattedText {
-  const mode = str(parseMode).toLowerCase();
-  let parsed: FormattedText;
-  if (mode === "html") parsed = parseHtml(str(raw));
-  else if (mode === "markdownv2") parsed = parseMarkdownV2(str(raw));
-  else if (mode === "markdown") parsed = parseMarkdown(str(raw));
-  else if (mode === "") {
-    const given = jsonParam(entities, "entities");
-    parsed = { text: str(raw), entities: Array.isArray(given) ? given.filter(isJsonObject) as Entity[] : [] };
-  } else throw badRequest("unsupported parse_mode");
-
-  const lead = parsed.text.length - parsed.text.trimStart().length;
-  const text = parsed.text.trim();
-  return {
-    text,
-    entities: parsed.entities.flatMap((entity) => {
-      const from = clamp(entity.offset - lead, 0, text.length);
-      const to = clamp(entity.offset + entity.length - lead, 0, text.length);
-      return to > from ? [{ ...entity, offset: from, length: to - from }] : [];
-    }),
-  };
+  const mode = str(parseMode);
+  const given = mode === "" ? jsonParam(entities, "entities") : undefined;
+  try {
+    return formatTelegramText(str(raw), mode, Array.isArray(given) ? (given.filter(isJsonObject) as unknown as Entity[]) : []);
+  } catch (error) {
+    if (error instanceof TelegramTextError) throw badRequest(error.message);
+    throw error;
+  }
 }
 
 /** The `text` or `caption` of a message to send, checked as Telegram checks it; `{}` for no caption. */

@@ -3,6 +3,7 @@ import { EventEmitter } from "node:events";
 import type { JsonObject } from "../json-object.js";
 import { ApiError } from "./api-error.js";
 import type { BotApiFault } from "./faults.js";
+import { FloodControl } from "./flood-control.js";
 import { int, str, type Chat } from "./params.js";
 
 /** One request that reached the double under a Bot API path (control endpoints are not recorded). */
@@ -58,6 +59,8 @@ export class BotState {
   blockedChats = new Set<number>();
   lastMessageId = 0;
   lastUpdateId = 0;
+  /** Flood control and refused chats, off unless a test turns them on. */
+  flood = new FloodControl();
   private poll: ((conflict?: string) => void) | undefined;
 
   reset(): void {

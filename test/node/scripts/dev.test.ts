@@ -4,20 +4,17 @@ import { existsSync } from "node:fs";
 import { copyFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { LOCAL_SECRETS } from "../../../scripts/lib/local-services.js";
-import { flushRedisDatabase } from "../../../scripts/lib/local-storage.js";
 import { translate } from "../../../src/bot/i18n/index.js";
 import {
-  cleanUp,
-  createDatabase,
-  dropDatabase,
   expectNoLeak,
   expectOneLineFailure,
   freePort,
   REPO_ROOT,
   runScript,
   scratchDir,
+  scratchStorage,
   SAMPLES,
   startScript,
   waitFor,
@@ -29,8 +26,6 @@ const REDIS_URL = "redis://127.0.0.1:6379/9";
 const CHAT_ID = 123456789;
 /** Given in --postgres-url and --redis-url: it must never be printed. */
 const PASSWORD = "DevTestPa55word";
-
-let databaseUrl: string;
 
 /** The process ids below `pid`, from the process table. */
 function descendants(pid: number): number[] {
@@ -74,16 +69,7 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-beforeAll(async () => {
-  databaseUrl = await createDatabase(DATABASE);
-  await flushRedisDatabase(REDIS_URL);
-});
-
-afterAll(async () => {
-  await cleanUp();
-  await flushRedisDatabase(REDIS_URL);
-  await dropDatabase(DATABASE);
-});
+const databaseUrl = scratchStorage(DATABASE, REDIS_URL);
 
 /** Every file under `dir` whose content contains one of `values`. */
 async function filesContaining(dir: string, values: string[]): Promise<string[]> {
@@ -104,7 +90,7 @@ it("with .dev.vars.example as .dev.vars: the chat page first, /bot/health, an up
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   // Trust authentication takes any password: this one only has to stay out of everything printed.
-  const postgresUrl = databaseUrl.replace("postgres@", `postgres:${PASSWORD}@`);
+  const postgresUrl = databaseUrl().replace("postgres@", `postgres:${PASSWORD}@`);
   const args = ["--port", String(port), "--bot-api-port", "0", "--redis-url", REDIS_URL, "--postgres-url", postgresUrl];
   const dev = await startScript("dev.ts", args, { cwd, env: { TMPDIR: tmp }, viaTsxCli: true });
 
@@ -185,7 +171,7 @@ describe("expected failures are one line, before anything starts", () => {
     const busy = String((taken.address() as { port: number }).port);
     try {
       const ports = { "--port": String(await freePort()), "--bot-api-port": "0", [flag]: busy };
-      const args = [...Object.entries(ports).flat(), "--redis-url", REDIS_URL, "--postgres-url", databaseUrl];
+      const args = [...Object.entries(ports).flat(), "--redis-url", REDIS_URL, "--postgres-url", databaseUrl()];
       const result = await runScript("dev.ts", args);
       expectOneLineFailure(result, message);
       expect(message.exec(result.stderr)?.[1]).toBe(busy);

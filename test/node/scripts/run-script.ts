@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import pg from "pg";
-import { expect } from "vitest";
-import { dropDatabase as dropScratchDatabase, recreateDatabase } from "../../../scripts/lib/local-storage.js";
+import { afterAll, beforeAll, expect } from "vitest";
+import { dropDatabase as dropScratchDatabase, flushRedisDatabase, recreateDatabase } from "../../../scripts/lib/local-storage.js";
 
 /** The repository root (scripts are run by absolute path, from any working directory). */
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -167,4 +167,22 @@ export async function query<Row extends pg.QueryResultRow>(url: string, text: st
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A database and a Redis database of the test file's own, created before its tests and dropped (and
+ * flushed) after them, the scripts it started killed first. Returns the database's URL once created.
+ */
+export function scratchStorage(database: string, redisUrl: string): () => string {
+  let url = "";
+  beforeAll(async () => {
+    url = await createDatabase(database);
+    await flushRedisDatabase(redisUrl);
+  });
+  afterAll(async () => {
+    await cleanUp();
+    await flushRedisDatabase(redisUrl);
+    await dropDatabase(database);
+  });
+  return () => url;
 }
