@@ -40,7 +40,7 @@ async function timeline(origin: string, work: () => Promise<unknown>, token?: st
 const overlap = ([a0, a1]: TimedRequest, [b0, b1]: TimedRequest) => a0 < b1 && b0 < a1;
 
 beforeAll(async () => {
-  redisGateway = await startRedisGateway({ token: UPSTASH_TOKEN, redisUrl: "redis://127.0.0.1:6379/14", latencyMs: LATENCY_MS });
+  redisGateway = await startRedisGateway({ token: UPSTASH_TOKEN, redisUrl: "redis://127.0.0.1:6379/6", latencyMs: LATENCY_MS });
   neonGateway = await startNeonGateway({ latencyMs: LATENCY_MS });
   double = await startBotApiDouble({ tokens: [BOT_TOKEN], botInfo: { id: 7000000001, is_bot: true, first_name: "T", username: "t_bot" }, latencyMs: LATENCY_MS });
   neonConfig.fetchEndpoint = neonGateway.httpEndpoint;

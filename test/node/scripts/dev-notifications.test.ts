@@ -7,7 +7,8 @@ import { LOCAL_SECRETS } from "../../../scripts/lib/local-services.js";
 import { freePort, query, REPO_ROOT, scratchDir, scratchStorage, startScript, waitFor } from "./run-script.js";
 
 const DATABASE = `mtt_bot_dev_notify_test_${process.pid}`;
-const REDIS_URL = "redis://127.0.0.1:6379/8";
+/** A Redis database of its own (local-dev 8, dev 9, parity 10, polling 11, reliability 12, worker 15). */
+const REDIS_URL = "redis://127.0.0.1:6379/7";
 const CHATS = [880_000_001, 880_000_002, 880_000_003];
 const WEB_USER = 4242;
 

@@ -27,7 +27,7 @@ import {
 } from "./run-script.js";
 
 const DATABASE = `mtt_bot_local_dev_test_${process.pid}`;
-/** A Redis database of its own (dev 9, parity 10, polling 11, reliability 12, worker 15). */
+/** A Redis database of its own (dev-notifications 7, dev 9, parity 10, polling 11, reliability 12, worker 15). */
 const REDIS_URL = "redis://127.0.0.1:6379/8";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const CHROMIUM_FLAGS = [
