@@ -92,17 +92,20 @@ export function renderMarkdown(results: Results): string {
   out.push("What is and is not the same in the rows:");
   out.push("");
   out.push(
-    "- **our Worker**: the production bundle, full path — secret check, body checks, exactly-once ledger in Redis (claim + done: 2 round trips), " +
-      "grammY with every feature, session read from Redis in the claim's round trip (written only when it changed), Neon upsert on /start, sendMessage to the Bot API double, one JSON log line.",
+    "- **our Worker**: the production bundle, full path — secret check, body checks, exactly-once ledger in Redis (one script claims the update and reads the " +
+      "session before the handler, the done mark follows the answer: 2 round trips), grammY with every feature (the session written only when it changed), " +
+      "Neon upsert on /start, the reply on the webhook response (no Bot API request for a single reply), one JSON log line.",
   );
   out.push(
     "- **no ledger, no sessions**: the same handlers, clients, configuration and Bot construction (`botFeatures` with the session storage swapped for one that " +
-      "keeps nothing), `bot.handleUpdate` straight from a Hono route; no ledger, no deadline, no log line. Same runtime, same Miniflare setup.",
+      "keeps nothing), `bot.handleUpdate` straight from a Hono route, its reply on the webhook response as the Worker's; no ledger, no deadline, no log line. " +
+      "Same runtime, same Miniflare setup.",
   );
   out.push("- **bare route**: a Hono route answering 200 without reading the body — the ceiling of workerd + Hono + the HTTP stack here.");
   out.push(
     "- **grammY on Node**: the very same `createBot` (sessions through the Upstash gateway, Neon through the Neon gateway, same Bot API double), served by grammY's " +
-      "`webhookCallback(bot, \"http\")` on `http.createServer` in its own Node process. Not there: the ledger, the deadline/failure policy, the log line.",
+      "`webhookCallback(bot, \"http\")` on `http.createServer` in its own Node process (grammY's defaults: every reply a Bot API request). Not there: the ledger, " +
+      "the deadline/failure policy, the log line.",
   );
   out.push(
     "- **Telegraf on Node**: equivalent minimal handlers only — /start upserts with the same SQL (Neon HTTP driver, same gateway) and sends the same greeting; text " +
