@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { GrammyError } from "grammy";
+import { callWebhookReply } from "../src/bot/response-replies.js";
 import { createRedis, type Redis } from "../src/clients/redis.js";
 import { readVariable } from "../src/config.js";
 import { DependencyError } from "../src/lib/errors.js";
@@ -109,11 +110,10 @@ function outcomeOf(status: number, body: string): { method: string; [param: stri
 
 /** Makes the call a webhook answer carried, as Telegram would. @throws CliError when it cannot. */
 async function sendWebhookReply(updateId: number, reply: { method: string; [param: string]: unknown }): Promise<void> {
-  const { method, ...params } = reply;
-  const notSent = `update ${updateId} was handled, but its webhook reply (${method}) was not sent`;
+  const notSent = `update ${updateId} was handled, but its webhook reply (${reply.method}) was not sent`;
   if (!process.env.TELEGRAM_BOT_TOKEN) throw new CliError(`${notSent}: TELEGRAM_BOT_TOKEN is not set; the record is kept`);
   try {
-    await botApiFromEnv().raw[method as "sendMessage"](params as never);
+    await callWebhookReply(botApiFromEnv(), reply);
   } catch (error) {
     const why = error instanceof GrammyError ? `${error.error_code} ${error.description}` : error instanceof CliError ? error.message : String(error);
     throw new CliError(`${notSent}: ${why}; the record is kept`);

@@ -3,7 +3,7 @@ import { createBot, createServices, rateLimiterOf } from "./bot/index.js";
 import type { BotContext, BotServices, SessionData } from "./bot/context.js";
 import { UpstashSessionStorage } from "./bot/session-storage.js";
 import { createDb, type Db } from "./clients/db.js";
-import { createRedis, type Redis } from "./clients/redis.js";
+import { createRedis } from "./clients/redis.js";
 import { parseWorkerConfig, secretsOf, type WorkerConfig } from "./config.js";
 import { withDeadline } from "./lib/deadline.js";
 import { DependencyError } from "./lib/errors.js";
@@ -18,7 +18,6 @@ import { UpdateLedger } from "./webhook/update-ledger.js";
 export interface Runtime {
   config: WorkerConfig;
   logger: Logger;
-  redis: Redis;
   db: Db;
   bot: Bot<BotContext>;
   /** The handlers' services (accounts, link tokens), also used by the internal API. */
@@ -66,7 +65,7 @@ function createRuntime(config: WorkerConfig, env: Env): Runtime {
     return initializing;
   };
   const notifications = createNotifications({ config, db, api: bot.api, accounts: services.accounts, logger, bindings: env });
-  return { config, logger, redis, db, bot, services, replies, sessions, rateLimiter, ledger, notifications, botReady };
+  return { config, logger, db, bot, services, replies, sessions, rateLimiter, ledger, notifications, botReady };
 }
 
 /**

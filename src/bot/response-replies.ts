@@ -1,4 +1,4 @@
-import { GrammyError, InputFile, type Middleware, type Transformer } from "grammy";
+import { GrammyError, InputFile, type Api, type Middleware, type Transformer } from "grammy";
 import type { Update } from "grammy/types";
 import type { BotContext } from "./context.js";
 
@@ -35,6 +35,15 @@ function heldResult(method: string): unknown {
 
 function carriesFile(payload: Record<string, unknown>): boolean {
   return Object.values(payload).some((value) => value instanceof InputFile);
+}
+
+/**
+ * Makes the call a webhook answer carries (`{"method": …, …params}`) as a request of its own, as Telegram
+ * would have when it got the answer (the answer never reached Telegram, or is being replayed).
+ */
+export async function callWebhookReply(api: Api, reply: string | { method: string }): Promise<unknown> {
+  const { method, ...params } = (typeof reply === "string" ? JSON.parse(reply) : reply) as { method: string };
+  return api.raw[method as "sendMessage"](params as never);
 }
 
 /**

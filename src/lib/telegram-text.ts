@@ -164,7 +164,6 @@ export function parseMarkdownV2(source: string): FormattedText {
   const open: OpenMark[] = [];
   let text = "";
   let i = 0;
-  /** Reads verbatim up to `end`, where only escaped '`' and '\' (and ')' in a URL) may appear. */
   /** The text up to `end`, unescaped; `unterminated` is Telegram's words when there is no `end`. */
   const readVerbatim = (end: string, unterminated: string): string => {
     let value = "";

@@ -143,7 +143,8 @@ async function deliverAll(items: Parsed<DeliverMessage>[], deps: ConsumerDeps, t
     for (const extra of others) extra.ack();
     tally.duplicates += others.length;
     if (first === undefined) continue;
-    if (outcome.status !== "pending") tally[outcome.status] += 1;
+    // An outcome that could not be recorded is tried again, so it is not counted yet.
+    if (outcome.status !== "pending" && recorded !== "lost") tally[outcome.status] += 1;
     if (recorded === "queued") {
       // The queue carries the outcome now, and for a claim given back its next attempt too.
       first.ack();

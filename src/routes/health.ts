@@ -1,5 +1,4 @@
 import { Hono } from "hono/tiny";
-import { errors } from "@upstash/redis/cloudflare";
 import { DeadlineExceededError, withDeadline } from "../lib/deadline.js";
 import type { Runtime } from "../runtime.js";
 import type { AppEnv } from "../types.js";
@@ -85,7 +84,6 @@ async function probeRedis(runtime: Runtime): Promise<void> {
 function redisReason(error: unknown): FailureReason {
   if (isTimeout(error)) return "timeout";
   if (error instanceof HttpFailure) return reasonOfHttp(error.status, error.body);
-  if (error instanceof errors.UpstashError) return AUTH_MESSAGE.test(error.message) ? "auth" : "error";
   return reasonOfNetwork(error instanceof Error ? error.message : String(error));
 }
 
@@ -125,6 +123,12 @@ async function probe(runtime: Runtime): Promise<Readiness> {
   return { ready: redis.status === "ok" && postgres.status === "ok", checkedAt: new Date().toISOString(), checks: { redis, postgres } };
 }
 
+/**
+ * A probe in flight is shared until it settles, or for at most this long: one whose request was cancelled
+ * may never settle, and must not hold every later call.
+ */
+const IN_FLIGHT_REUSE_MS = 2 * READY_CHECK_DEADLINE_MS;
+
 /** Per isolate: the latest probe (in flight or done), and until when it is reused. */
 const latest = new WeakMap<Runtime, { readiness: Promise<Readiness>; reuseUntil: number }>();
 
@@ -132,7 +136,7 @@ const latest = new WeakMap<Runtime, { readiness: Promise<Readiness>; reuseUntil:
 function readinessOf(runtime: Runtime): Promise<Readiness> {
   const cached = latest.get(runtime);
   if (cached !== undefined && Date.now() < cached.reuseUntil) return cached.readiness;
-  const entry = { readiness: probe(runtime), reuseUntil: Number.POSITIVE_INFINITY };
+  const entry = { readiness: probe(runtime), reuseUntil: Date.now() + IN_FLIGHT_REUSE_MS };
   latest.set(runtime, entry);
   void entry.readiness.then((readiness) => {
     entry.reuseUntil = Date.now() + (readiness.ready ? READY_REUSE_MS : NOT_READY_REUSE_MS);

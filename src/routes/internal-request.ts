@@ -5,10 +5,19 @@ import { timingSafeEqual } from "hono/utils/buffer";
 import * as v from "valibot";
 import type { ParseMode } from "../lib/telegram-text.js";
 import { textProblem } from "../notifications/content.js";
+import { NOTIFICATION_ID } from "../notifications/messages.js";
 import type { AppEnv } from "../types.js";
 
 /** valibot reports a missing field with the message of the object schema. */
 export const MISSING = "is required";
+
+/** Django's notification id (its idempotency key), with the words of a 400. */
+export const notificationIdField = v.pipe(v.string("must be a string"), v.regex(NOTIFICATION_ID, "must be 1-64 characters of A-Z a-z 0-9 _ . : -"));
+
+/** The answer to an id reused with another body. */
+export function idConflict(c: Context<AppEnv>): Response {
+  return c.json({ error: "conflict", detail: "this id belongs to a notification with another body" }, 409);
+}
 
 /** A web account id as Django sends it. */
 export const userId = v.pipe(

@@ -1,9 +1,8 @@
 import { Hono } from "hono/tiny";
 import * as v from "valibot";
-import { NOTIFICATION_ID } from "../notifications/messages.js";
 import { notifyChats, notifyOnce } from "../notifications/direct.js";
 import type { AppEnv } from "../types.js";
-import { internalAuth, messageText, MISSING, parseBody, sizeGuard, textFitsTelegram, userId } from "./internal-request.js";
+import { idConflict, internalAuth, messageText, MISSING, notificationIdField, parseBody, sizeGuard, textFitsTelegram, userId } from "./internal-request.js";
 import { withRuntime } from "./with-runtime.js";
 
 /** A notification is at most 4096 characters; anything far larger is not a request from Django. */
@@ -13,7 +12,7 @@ const linkTokenRequest = v.object({ user_id: userId }, MISSING);
 const notifyRequest = v.pipe(
   v.object(
     {
-      id: v.optional(v.pipe(v.string("must be a string"), v.regex(NOTIFICATION_ID, "must be 1-64 characters of A-Z a-z 0-9 _ . : -"))),
+      id: v.optional(notificationIdField),
       user_id: userId,
       text: messageText,
       parse_mode: v.optional(v.picklist(["HTML", "MarkdownV2", "Markdown"], "must be HTML, MarkdownV2 or Markdown")),
@@ -56,6 +55,6 @@ internal.post("/notify", withRuntime, internalAuth, sizeGuard(MAX_REQUEST_BYTES)
     id === undefined
       ? await notifyChats(await deps.accounts.notifiableChats(user_id), content, deps)
       : await notifyOnce({ id, userId: user_id, content }, deps);
-  if (results === undefined) return c.json({ error: "conflict", detail: "this id belongs to a notification with another body" }, 409);
+  if (results === undefined) return idConflict(c);
   return c.json({ user_id, delivered: results.filter((r) => r.status === "sent").length, results });
 });

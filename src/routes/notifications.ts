@@ -1,9 +1,8 @@
 import { Hono } from "hono/tiny";
 import * as v from "valibot";
-import { NOTIFICATION_ID } from "../notifications/messages.js";
 import { acceptNotification } from "../notifications/producer.js";
 import type { AppEnv } from "../types.js";
-import { internalAuth, messageText, MISSING, parseBody, sizeGuard, textFitsTelegram, userId } from "./internal-request.js";
+import { idConflict, internalAuth, messageText, MISSING, notificationIdField, parseBody, sizeGuard, textFitsTelegram, userId } from "./internal-request.js";
 import { withRuntime } from "./with-runtime.js";
 
 /** 10,000 user ids and a 4096-character text with its markup fit well within this. */
@@ -24,7 +23,7 @@ const button = v.object(
 const notificationRequest = v.pipe(
   v.object(
     {
-      id: v.pipe(v.string("must be a string"), v.regex(NOTIFICATION_ID, "must be 1-64 characters of A-Z a-z 0-9 _ . : -")),
+      id: notificationIdField,
       user_ids: v.optional(
         v.pipe(
           v.array(userId, "must be an array of user ids"),
@@ -47,7 +46,6 @@ const notificationRequest = v.pipe(
   textFitsTelegram(),
 );
 
-const notificationId = v.pipe(v.string(), v.regex(NOTIFICATION_ID));
 const resultsQuery = v.object({
   results: v.optional(v.picklist(["1", "0"], "must be 1 or 0")),
   cursor: v.optional(v.pipe(v.string(), v.regex(/^-?\d{1,19}$/, "must be a next_cursor from an earlier page"))),
@@ -72,7 +70,7 @@ notifications.post("/notifications", withRuntime, internalAuth, sizeGuard(MAX_RE
     c.var.runtime.notifications.forRequest(),
   );
   if (acceptance.outcome === "conflict") {
-    return c.json({ error: "conflict", detail: "this id belongs to a notification with another body" }, 409);
+    return idConflict(c);
   }
   const body = { id, recipients: acceptance.row.recipients, status_url: `/bot/internal/notifications/${id}` };
   return c.json(body, acceptance.outcome === "enqueued" ? 202 : 200);
@@ -80,7 +78,7 @@ notifications.post("/notifications", withRuntime, internalAuth, sizeGuard(MAX_RE
 
 notifications.get("/notifications/:id", withRuntime, internalAuth, async function status(c) {
   const id = c.req.param("id");
-  if (!v.is(notificationId, id)) return c.json({ error: "not_found" }, 404);
+  if (!v.is(notificationIdField, id)) return c.json({ error: "not_found" }, 404);
   const query = v.safeParse(resultsQuery, c.req.query());
   if (!query.success) return c.json({ error: "invalid_request", fields: v.flatten(query.issues).nested ?? {} }, 400);
   const { store } = c.var.runtime.notifications.forRequest();

@@ -5,7 +5,7 @@ import { isUnaddressedGroupMessage } from "../bot/features/group-filter.js";
 import { rateLimitedUserOf } from "../bot/features/rate-limit.js";
 import { sessionKeyOf } from "../bot/index.js";
 import type { SlidingWindowRateLimiter } from "../bot/rate-limiter.js";
-import type { ResponseReplies } from "../bot/response-replies.js";
+import { callWebhookReply, type ResponseReplies } from "../bot/response-replies.js";
 import type { UpstashSessionStorage } from "../bot/session-storage.js";
 import { isRetryableTelegramError } from "../clients/telegram-errors.js";
 import { DeadlineExceededError, withDeadline } from "../lib/deadline.js";
@@ -210,8 +210,7 @@ async function settleLate(processor: UpdateProcessor, update: Update, claim: Upd
 /** The webhook response is gone, so the call that was meant to ride on it is made directly. */
 async function sendLateReply(processor: UpdateProcessor, update: Update, reply: string | undefined): Promise<void> {
   if (reply === undefined) return;
-  const { method, ...params } = JSON.parse(reply) as { method: string };
-  await processor.bot.api.raw[method as "sendMessage"](params as never).catch((error: unknown) => {
+  await callWebhookReply(processor.bot.api, reply).catch((error: unknown) => {
     processor.logger.warn("late webhook reply failed", { update_id: update.update_id, ...errorFields(error) });
   });
 }

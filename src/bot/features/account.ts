@@ -33,5 +33,5 @@ privateChat.callbackQuery(UNLINK_YES, async (ctx) => {
 
 privateChat.callbackQuery(UNLINK_NO, async (ctx) => {
   await ctx.answerCallbackQuery();
-  await ctx.editMessageText(ctx.t("unlink_cancelled"));
+  await ctx.editMessageText(ctx.t("nothing_changed"));
 });

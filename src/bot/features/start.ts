@@ -66,5 +66,5 @@ privateChat.callbackQuery(KEEP_LINK, async (ctx) => {
   // The token is left alone: it stays usable until it expires.
   const current = (await ctx.services.accounts.find(ctx.from.id))?.web_user_id;
   await ctx.answerCallbackQuery();
-  await ctx.editMessageText(current ? ctx.t("link_kept", { webUserId: current }) : ctx.t("unlink_cancelled"));
+  await ctx.editMessageText(current ? ctx.t("link_kept", { webUserId: current }) : ctx.t("nothing_changed"));
 });

@@ -20,7 +20,7 @@ export const en = {
   unlink_yes: "Yes, unlink",
   unlink_no: "Cancel",
   unlink_done: "Unlinked. You will no longer get MTT Pro notifications here.",
-  unlink_cancelled: "Nothing changed.",
+  nothing_changed: "Nothing changed.",
   unlink_not_linked: "There is nothing to unlink.",
   language_choose: "Choose a language:",
   language_set: "Language: English.",

@@ -22,7 +22,7 @@ export const ru: Record<MessageKey, string> = {
   unlink_yes: "Да, отвязать",
   unlink_no: "Отмена",
   unlink_done: "Аккаунт отвязан. Уведомления MTT Pro сюда больше не придут.",
-  unlink_cancelled: "Ничего не изменилось.",
+  nothing_changed: "Ничего не изменилось.",
   unlink_not_linked: "Нечего отвязывать.",
   language_choose: "Выберите язык:",
   language_set: "Язык: русский.",

@@ -22,7 +22,7 @@ export const uz: Record<MessageKey, string> = {
   unlink_yes: "Ha, uzish",
   unlink_no: "Bekor qilish",
   unlink_done: "Uzildi. MTT Pro bildirishnomalari endi bu yerga kelmaydi.",
-  unlink_cancelled: "Hech narsa o‘zgarmadi.",
+  nothing_changed: "Hech narsa o‘zgarmadi.",
   unlink_not_linked: "Uzadigan narsa yo‘q.",
   language_choose: "Tilni tanlang:",
   language_set: "Til: o‘zbekcha.",
