@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { errorFields, type Logger } from "../lib/logger.js";
 import { enqueue, type Enqueued } from "./enqueue.js";
-import { queueMessage, type DeliverMessage, type FanoutMessage, type OutcomeMessage, type QueueMessageBody } from "./messages.js";
+import { deliverBody, queueMessage, type DeliverMessage, type FanoutMessage, type OutcomeMessage, type QueueMessageBody } from "./messages.js";
 import { sendPaced, type PacedOutcome } from "./paced-send.js";
 import type { NotificationPacer } from "./pacer.js";
 import { recordOutcomes } from "./record.js";
@@ -201,7 +201,7 @@ function planOf(job: Job, lease: string, result: PacedOutcome | undefined): Plan
 async function requeue(deferred: { job: Job; delaySeconds: number }[], deps: ConsumerDeps, tally: Tally): Promise<void> {
   if (deferred.length === 0) return;
   const messages: Enqueued[] = deferred.map(({ job, delaySeconds }) => ({
-    body: { v: 1, kind: "deliver", n: job.notificationId, c: job.chatId },
+    body: deliverBody(job.notificationId, job.chatId),
     delaySeconds,
   }));
   try {
@@ -220,7 +220,7 @@ async function fanOut(items: Parsed<FanoutMessage>[], deps: ConsumerDeps, tally:
     items.map(async ({ message, body }) => {
       try {
         const chats = await deps.store.page(body.n, body.page);
-        await enqueue(deps.queue, chats.map((chat) => ({ body: { v: 1, kind: "deliver", n: body.n, c: chat } })));
+        await enqueue(deps.queue, chats.map((chat) => ({ body: deliverBody(body.n, chat) })));
         message.ack();
       } catch (error) {
         deps.logger.warn("notification page not enqueued, retrying", { notification_id: body.n, page: body.page, ...errorFields(error) });
@@ -251,7 +251,7 @@ async function applyOutcomes(items: Parsed<OutcomeMessage>[], deps: ConsumerDeps
       deps.queue,
       items.flatMap(({ body }): Enqueued[] =>
         body.status === "pending" && body.retry_in !== undefined
-          ? [{ body: { v: 1, kind: "deliver", n: body.n, c: body.c }, delaySeconds: body.retry_in }]
+          ? [{ body: deliverBody(body.n, body.c), delaySeconds: body.retry_in }]
           : [],
       ),
     );

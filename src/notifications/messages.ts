@@ -44,3 +44,8 @@ export type QueueMessageBody = v.InferOutput<typeof queueMessage>;
 export type DeliverMessage = v.InferOutput<typeof deliverMessage>;
 export type FanoutMessage = v.InferOutput<typeof fanoutMessage>;
 export type OutcomeMessage = v.InferOutput<typeof outcomeMessage>;
+
+/** The body that sends notification `notificationId` to chat `chatId`. */
+export function deliverBody(notificationId: string, chatId: string): DeliverMessage {
+  return { v: 1, kind: "deliver", n: notificationId, c: chatId };
+}

@@ -1,4 +1,5 @@
 import { errorFields, type Logger } from "../lib/logger.js";
+import { sleep } from "../lib/sleep.js";
 import type { NotificationContent } from "./content.js";
 import type { NotificationPacer, Slot } from "./pacer.js";
 import type { NotificationSender, SendOutcome } from "./send.js";
@@ -31,7 +32,6 @@ export interface PacedSendOptions {
  */
 const WAVE_MS = 500;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 /**
  * Sends each message at the slot the pacer gives it, asking again for those it cannot place yet,

@@ -1,7 +1,7 @@
 import { errorFields, type Logger } from "../lib/logger.js";
 import { fingerprintOf, type NotificationContent } from "./content.js";
 import { enqueue, type Enqueued } from "./enqueue.js";
-import type { QueueMessageBody } from "./messages.js";
+import { deliverBody, type QueueMessageBody } from "./messages.js";
 import { PAGE_SIZE, type Audience, type NotificationRow, type NotificationStore } from "./store.js";
 
 /** A notification Django hands over. */
@@ -54,7 +54,7 @@ export async function acceptNotification(request: NotificationRequest, deps: Pro
 async function enqueueDeliveries(row: NotificationRow, firstPage: string[], deps: ProducerDeps): Promise<void> {
   const pages = Math.ceil(row.recipients / PAGE_SIZE);
   const messages: Enqueued[] = [
-    ...firstPage.map((chat): Enqueued => ({ body: { v: 1, kind: "deliver", n: row.id, c: chat } })),
+    ...firstPage.map((chat): Enqueued => ({ body: deliverBody(row.id, chat) })),
     ...Array.from({ length: Math.max(0, pages - 1) }, (_, i): Enqueued => ({ body: { v: 1, kind: "fanout", n: row.id, page: i + 1 } })),
   ];
   try {

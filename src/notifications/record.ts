@@ -1,4 +1,5 @@
 import { errorFields, type Logger } from "../lib/logger.js";
+import { sleep } from "../lib/sleep.js";
 import { enqueue } from "./enqueue.js";
 import type { QueueMessageBody } from "./messages.js";
 import type { NotificationStore, Outcome } from "./store.js";
@@ -20,7 +21,6 @@ export interface RecordDeps {
   logger: Logger;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Records outcomes, in one round trip, so that nothing sent is ever sent again because its record

@@ -38,7 +38,7 @@ export interface DeliveryKey {
 
 /** What a claim found for one delivery. */
 export type ClaimResult =
-  | { state: "claimed"; attempts: number; content: NotificationContent }
+  | { state: "claimed"; content: NotificationContent }
   /** Already sent, blocked or failed: nothing to do. */
   | { state: "done" }
   /** Another consumer holds it for about `seconds` more. */
@@ -259,7 +259,7 @@ SELECT (SELECT count(*) FROM created)::int AS created,
       const key = deliveryKeyOf({ notificationId: row.notification_id, chatId: row.chat_id });
       const found = content.get(row.notification_id);
       if (row.claimed_attempts !== null && found !== undefined) {
-        results.set(key, { state: "claimed", attempts: row.claimed_attempts, content: found });
+        results.set(key, { state: "claimed", content: found });
       } else if (row.status === null || found === undefined) {
         results.set(key, { state: "missing" });
       } else if (row.status === "sent" || row.status === "blocked" || row.status === "failed") {
